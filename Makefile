@@ -1,0 +1,61 @@
+# Everything runs from the project's own virtual environment (.venv), built
+# from the hashed lock in requirements/. Settings come from the environment,
+# then .env, then defaults.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PACKAGES := libs/common libs/proto services/booking-core
+DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/bookings
+export DATABASE_URL
+
+.PHONY: help install lock proto proto-check migrate seed lint test test-unit test-integration run-core clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+install: $(BIN)/python ## create .venv and install everything from the hashed lock
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation $(addprefix -e ,$(PACKAGES))
+
+lock: ## re-resolve dependencies into requirements/*.lock (needs uv from .venv)
+	$(BIN)/uv lock --quiet
+	$(BIN)/uv export --quiet --frozen --all-packages --no-emit-workspace --group dev \
+	    --format requirements-txt --no-header -o requirements/dev.lock
+	$(BIN)/uv export --quiet --frozen --package booking-core --no-emit-workspace --no-dev \
+	    --format requirements-txt --no-header -o requirements/booking-core.lock
+	rm -f uv.lock
+
+proto: ## regenerate libs/proto from protos/ with betterproto2
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python scripts/gen_proto.py
+
+migrate: ## alembic upgrade head on DATABASE_URL
+	$(BIN)/alembic upgrade head
+
+seed: ## create the demo provider and customer (idempotent) and print their ids
+	$(BIN)/python -m booking_core.seed
+
+lint: ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: ## the whole test suite (unit + integration) against local PostgreSQL and Redis
+	$(BIN)/python -m pytest
+
+test-unit: ## unit tests only (no I/O)
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: ## integration tests only
+	$(BIN)/python -m pytest tests/integration
+
+run-core: ## run booking-core on GRPC_PORT (50051)
+	$(BIN)/booking-core
+
+clean: ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
