@@ -1,0 +1,1 @@
+"""Code shared by every bookings service: settings, JSON logging, gRPC helpers, events."""

@@ -1,0 +1,66 @@
+"""The event envelope, the same on Redis, WebSocket and SSE.
+
+``{"id": "<event id>", "type": "...", "occurredAt": "<RFC 3339 UTC>", "data": {...}}``
+where ``id`` is the decimal string of the event log's id, which increases in
+commit order (see ARCHITECTURE.md, Events).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+CHANNEL: Final = "bookings.events"
+
+BOOKING_CREATED: Final = "booking.created"
+BOOKING_CANCELLED: Final = "booking.cancelled"
+BOOKING_REMINDER_DUE: Final = "booking.reminder.due"
+EVENT_TYPES: Final = frozenset({BOOKING_CREATED, BOOKING_CANCELLED, BOOKING_REMINDER_DUE})
+
+
+def format_time(value: datetime) -> str:
+    """Format an aware datetime as RFC 3339 UTC with a ``Z`` suffix (RFC 3339, section 5.6)."""
+    text = value.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class EventEnvelope:
+    """One event as clients see it. ``id`` is the event log id (an integer >= 1)."""
+
+    id: int
+    type: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the wire shape (``id`` as a string, ``occurredAt`` in RFC 3339)."""
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "occurredAt": format_time(self.occurred_at),
+            "data": self.data,
+        }
+
+    def to_json(self) -> str:
+        """Return the wire shape as compact JSON text."""
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> EventEnvelope:
+        """Parse the wire shape; raises ``ValueError`` on anything else."""
+        try:
+            raw = json.loads(text)
+            envelope = cls(
+                id=int(raw["id"]),
+                type=str(raw["type"]),
+                occurred_at=datetime.fromisoformat(raw["occurredAt"]),
+                data=dict(raw["data"]),
+            )
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"not an event envelope: {exc}") from exc
+        if envelope.id < 1 or envelope.occurred_at.tzinfo is None:
+            raise ValueError("not an event envelope: bad id or naive occurredAt")
+        return envelope

@@ -1,0 +1,80 @@
+"""Settings loading shared by every service.
+
+Settings come from the process environment first, then a ``.env`` file in the
+working directory, then the defaults each service declares. A missing or
+invalid setting stops the process with one line naming it, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from environs import Env, EnvError
+
+T = TypeVar("T")
+
+
+def new_env() -> Env:
+    """Return an ``Env`` that has read ``.env`` without overriding the environment."""
+    env = Env(expand_vars=False)
+    env.read_env(override=False)
+    return env
+
+
+def load_or_exit(build: Callable[[Env], T], *, env: Env | None = None) -> T:
+    """Build a settings object from the environment, or exit with a one-line message.
+
+    ``build`` reads every setting from the ``Env`` it is given. An
+    ``environs.EnvError`` or ``ValueError`` it raises becomes
+    ``SystemExit("configuration error: ...")`` so the process prints exactly one
+    line naming the setting and exits with status 1.
+    """
+    try:
+        return build(env if env is not None else new_env())
+    except (EnvError, ValueError) as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def postgres_url(env: Env, name: str = "DATABASE_URL") -> str:
+    """Read a ``postgresql://user@host:port/db`` URL and return it for SQLAlchemy + asyncpg.
+
+    Raises ``ValueError`` naming the setting when the scheme is not ``postgresql``
+    or ``postgres`` (with or without a ``+driver`` suffix) or the database is missing.
+    """
+    raw: str = env.str(name)
+    parts = urlsplit(raw)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in {"postgresql", "postgres"} or not parts.hostname or len(parts.path) < 2:
+        raise ValueError(f'"{name}" must look like postgresql://user@host:5432/dbname')
+    return "postgresql+asyncpg://" + raw.split("://", 1)[1]
+
+
+def redis_url(env: Env, name: str = "REDIS_URL", default: str = "redis://127.0.0.1:6379/0") -> str:
+    """Read a ``redis://host:port/db`` URL; raises ``ValueError`` naming it if malformed."""
+    raw: str = env.str(name, default)
+    parts = urlsplit(raw)
+    if parts.scheme not in {"redis", "rediss", "unix"} or (
+        parts.scheme != "unix" and not parts.hostname
+    ):
+        raise ValueError(f'"{name}" must look like redis://host:6379/0')
+    return raw
+
+
+def secret(env: Env, name: str, *, min_length: int) -> str:
+    """Read a required secret of at least ``min_length`` characters; raises ``ValueError``."""
+    value: str = env.str(name)
+    if len(value) < min_length:
+        raise ValueError(f'"{name}" must be at least {min_length} characters long')
+    return value
+
+
+def port(env: Env, name: str, default: int) -> int:
+    """Read a TCP port (1..65535); raises ``ValueError`` naming the setting otherwise."""
+    value: int = env.int(name, default)
+    if not 0 < value < 65536:
+        raise ValueError(f'"{name}" must be a TCP port between 1 and 65535')
+    return value
