@@ -1,0 +1,20 @@
+"""``python -m booking_core`` / ``booking-core``: run the gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bookings_common.logging import configure_logging
+
+from .bootstrap import serve
+from .settings import load_settings
+
+
+def main() -> None:
+    settings = load_settings()
+    configure_logging("booking-core", settings.log_level)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

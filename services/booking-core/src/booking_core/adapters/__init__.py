@@ -1,0 +1,1 @@
+"""Adapters: PostgreSQL (SQLAlchemy Core on asyncpg) and Redis."""

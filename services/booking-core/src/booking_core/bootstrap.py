@@ -1,0 +1,134 @@
+"""Composition root: wires booking-core's dependencies with production defaults.
+
+Nothing connects at import time. ``serve`` owns every resource (engine, Redis
+client, outbox tasks, gRPC server) and releases them on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bookings_common.logging import get_logger
+from bookings_proto.google_proto_descriptor_pool import default_google_proto_descriptor_pool
+from google.protobuf.descriptor_pool import DescriptorPool
+from grpclib.events import RecvRequest, SendTrailingMetadata, listen
+from grpclib.health.check import ServiceStatus
+from grpclib.health.service import Health
+from grpclib.health.v1 import health_pb2
+from grpclib.reflection.service import ServerReflection
+from grpclib.reflection.v1 import reflection_pb2
+from grpclib.server import Server
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .adapters.outbox import OutboxPublisher
+from .adapters.postgres import SqlUnitOfWork, create_engine
+from .entrypoints.grpc_server import BookingServicer, CallGuard
+from .service_layer.cursors import CursorCodec
+from .service_layer.handlers import BookingRules, BookingService
+from .service_layer.ports import Clock, EventPublisher
+from .settings import Settings
+
+log = get_logger("booking_core")
+
+
+def utc_now() -> datetime:
+    """The production clock: aware UTC."""
+    return datetime.now(UTC)
+
+
+def build_service(
+    engine: AsyncEngine, publisher: EventPublisher, settings: Settings, clock: Clock = utc_now
+) -> BookingService:
+    """The application service on PostgreSQL with the configured rules."""
+    return BookingService(
+        uow_factory=lambda: SqlUnitOfWork(engine),
+        publisher=publisher,
+        clock=clock,
+        cursors=CursorCodec(settings.cursor_secret),
+        rules=BookingRules(
+            reminder_lead=timedelta(seconds=settings.reminder_lead_seconds),
+            max_duration=timedelta(seconds=settings.max_booking_duration_seconds),
+        ),
+    )
+
+
+def _reflection_pool() -> DescriptorPool:
+    """Our descriptor pool, plus the health and reflection protos so they describe too."""
+    pool = default_google_proto_descriptor_pool
+    for module in (health_pb2, reflection_pb2):
+        try:
+            pool.FindFileByName(module.DESCRIPTOR.name)
+        except KeyError:
+            pool.AddSerializedFile(module.DESCRIPTOR.serialized_pb)
+    return pool
+
+
+async def _within(seconds: float, waiting: Coroutine[Any, Any, None]) -> bool:
+    """Await ``waiting`` for at most ``seconds``; True if it finished in time."""
+    try:
+        async with asyncio.timeout(seconds):
+            await waiting
+    except TimeoutError:
+        return False
+    return True
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run booking-core until SIGTERM/SIGINT (or ``stop`` is set), then drain and close.
+
+    Draining: health turns NOT_SERVING, new calls get UNAVAILABLE, in-flight
+    calls get up to ``shutdown_grace_seconds`` to finish, then the server closes.
+    """
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0)
+    publisher = OutboxPublisher(
+        redis, engine, relay_min_age=timedelta(seconds=settings.outbox_relay_min_age_seconds)
+    )
+    guard = CallGuard(settings.internal_token)
+    servicer = BookingServicer(build_service(engine, publisher, settings), guard)
+    serving = ServiceStatus()
+    serving.set(True)
+    services = ServerReflection.extend(
+        [servicer, Health({servicer: [serving]})], pool=_reflection_pool()
+    )
+    server = Server(services)
+    listen(server, RecvRequest, guard.on_recv_request)
+    listen(server, SendTrailingMetadata, guard.on_send_trailing_metadata)
+
+    tasks = [
+        asyncio.create_task(publisher.run(), name="outbox-drain"),
+        asyncio.create_task(
+            publisher.run_relay(settings.outbox_relay_interval_seconds), name="outbox-relay"
+        ),
+    ]
+    try:
+        await server.start(settings.grpc_host, settings.grpc_port)
+        log.info("booking_core.started", host=settings.grpc_host, port=settings.grpc_port)
+        await stop.wait()
+        log.info("booking_core.draining", inFlight=guard.in_flight)
+        guard.draining = True
+        serving.set(False)
+        drained = await _within(settings.shutdown_grace_seconds, guard.wait_idle())
+        server.close()
+        await server.wait_closed()
+        await _within(2.0, publisher.join())
+        log.info("booking_core.stopped", drained=drained)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await redis.aclose()
+        await engine.dispose()

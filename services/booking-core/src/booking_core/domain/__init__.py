@@ -1,0 +1,1 @@
+"""Booking rules, free of I/O."""

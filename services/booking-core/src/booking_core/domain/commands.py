@@ -1,0 +1,63 @@
+"""Commands: what a caller asks booking-core to do, already parsed into domain types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from .model import Actor, ListType, TimeSlot
+
+
+@dataclass(frozen=True, slots=True)
+class CreateBooking:
+    actor: Actor
+    provider_id: UUID
+    customer_id: UUID
+    slot: TimeSlot
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetBooking:
+    actor: Actor
+    booking_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class ListBookings:
+    actor: Actor
+    list_type: ListType
+    limit: int
+    cursor: str | None = None
+    customer_id: UUID | None = None
+    provider_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelBooking:
+    actor: Actor
+    booking_id: UUID
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterProvider:
+    actor: Actor
+    name: str
+    time_zone: str
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterCustomer:
+    actor: Actor
+    name: str
+    email: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListEvents:
+    actor: Actor
+    after_id: int
+    limit: int
+    customer_id: UUID | None = None
+    provider_id: UUID | None = None

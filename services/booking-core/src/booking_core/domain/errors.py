@@ -1,0 +1,53 @@
+"""Domain errors. Each carries a stable ``code`` that the transports map to their statuses."""
+
+from __future__ import annotations
+
+
+class BookingError(Exception):
+    """Base of every error a booking rule raises; ``code`` is the stable machine-readable reason."""
+
+    code = "INTERNAL"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(BookingError):
+    """A request field is malformed; ``field`` names it (proto field name)."""
+
+    code = "VALIDATION_FAILED"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class PermissionDenied(BookingError):
+    code = "FORBIDDEN"
+
+
+class NotFound(BookingError):
+    code = "NOT_FOUND"
+
+
+class BookingOverlap(BookingError):
+    """The slot overlaps an active booking of the same provider."""
+
+    code = "BOOKING_OVERLAP"
+
+
+class IdempotencyKeyReused(BookingError):
+    """The idempotency key was used earlier for a different request."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class BookingNotCancellable(BookingError):
+    code = "BOOKING_NOT_CANCELLABLE"
+
+
+class Unavailable(BookingError):
+    """A dependency (the database) cannot be reached; retrying later may succeed."""
+
+    code = "UPSTREAM_UNAVAILABLE"

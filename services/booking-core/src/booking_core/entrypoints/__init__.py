@@ -1,0 +1,1 @@
+"""Transport edges: the gRPC server."""

@@ -1,0 +1,306 @@
+"""gRPC edge of booking-core: parse protos into commands, call the service, map errors.
+
+``CallGuard`` hooks grpclib's server events: it checks ``x-internal-token`` on
+every call except the standard health service (so orchestrators can probe it),
+binds ``requestId`` for the call, refuses new calls while draining, and logs
+one JSON line per call with method, status, duration and request id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import json
+import time
+from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+import betterproto2
+import structlog
+from bookings_common.grpc import INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER, error
+from bookings_common.logging import bind_request_id, get_logger, sane_request_id
+from bookings_proto.bookings import v1 as pb
+from grpclib.const import Status
+from grpclib.events import RecvRequest, SendTrailingMetadata
+from grpclib.exceptions import GRPCError
+
+from booking_core.domain import commands
+from booking_core.domain.errors import (
+    BookingError,
+    BookingNotCancellable,
+    BookingOverlap,
+    IdempotencyKeyReused,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
+from booking_core.domain.model import Actor, Booking, BookingStatus, ListType, LoggedEvent, TimeSlot
+from booking_core.service_layer.handlers import BookingService
+
+log = get_logger("booking_core.grpc")
+
+_STATUS_OF: dict[type[BookingError], Status] = {
+    InvalidArgument: Status.INVALID_ARGUMENT,
+    PermissionDenied: Status.PERMISSION_DENIED,
+    NotFound: Status.NOT_FOUND,
+    BookingOverlap: Status.ALREADY_EXISTS,
+    IdempotencyKeyReused: Status.FAILED_PRECONDITION,
+    BookingNotCancellable: Status.FAILED_PRECONDITION,
+    Unavailable: Status.UNAVAILABLE,
+}
+_call_method: ContextVar[str] = ContextVar("call_method", default="?")
+_call_started: ContextVar[float] = ContextVar("call_started", default=0.0)
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
+
+
+class CallGuard:
+    """Authentication, request ids, call logging and drain bookkeeping for one server."""
+
+    def __init__(self, internal_token: str) -> None:
+        self._token = internal_token.encode()
+        self.draining = False
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def on_recv_request(self, event: RecvRequest) -> None:
+        structlog.contextvars.clear_contextvars()
+        _call_started.set(time.perf_counter())
+        _call_method.set(event.method_name)
+        raw_id = event.metadata.get(REQUEST_ID_HEADER)
+        bind_request_id(sane_request_id(raw_id if isinstance(raw_id, str) else None))
+        if event.method_name.startswith(HEALTH_PREFIX):
+            return
+        token = event.metadata.get(INTERNAL_TOKEN_HEADER)
+        if not isinstance(token, str) or not hmac.compare_digest(token.encode(), self._token):
+            raise GRPCError(Status.UNAUTHENTICATED, "missing or invalid x-internal-token")
+        if self.draining:
+            raise GRPCError(Status.UNAVAILABLE, "booking-core is shutting down")
+
+    async def on_send_trailing_metadata(self, event: SendTrailingMetadata) -> None:
+        log.info(
+            "grpc.call",
+            method=_call_method.get(),
+            status=event.status.name,
+            durationMs=round((time.perf_counter() - _call_started.get()) * 1000, 2),
+        )
+
+    def call_started(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def call_finished(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Return once no call is in flight (bound it with ``asyncio.timeout``)."""
+        await self._idle.wait()
+
+
+S = TypeVar("S", bound="BookingServicer")
+M = TypeVar("M")
+R = TypeVar("R")
+
+
+def _rpc(
+    method: Callable[[S, M], Coroutine[Any, Any, R]],
+) -> Callable[[S, M], Coroutine[Any, Any, R]]:
+    """Count the call as in flight and map domain errors to gRPC statuses with ErrorInfo."""
+
+    @functools.wraps(method)
+    async def wrapper(self: S, message: M) -> R:
+        self.guard.call_started()
+        try:
+            return await method(self, message)
+        except BookingError as exc:
+            raise error(_STATUS_OF.get(type(exc), Status.INTERNAL), exc.code, exc.message) from None
+        except GRPCError:
+            raise
+        except Exception:
+            log.exception("grpc.unhandled_error")
+            raise GRPCError(Status.INTERNAL, "internal error") from None
+        finally:
+            self.guard.call_finished()
+
+    return wrapper
+
+
+def _uuid(value: str, field: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise InvalidArgument(field, "must be a UUID") from None
+
+
+def _optional_uuid(value: str, field: str) -> UUID | None:
+    return _uuid(value, field) if value else None
+
+
+def _time(value: datetime | None, field: str) -> datetime:
+    if value is None:
+        raise InvalidArgument(field, "is required")
+    return value.astimezone(UTC)
+
+
+def _actor(message: pb.Actor | None) -> Actor:
+    if message is None:
+        raise InvalidArgument("actor", "is required")
+    kind, value = betterproto2.which_one_of(message, "identity")
+    if kind == "customer_id":
+        return Actor.customer(_uuid(str(value), "actor.customer_id"))
+    if kind == "provider_id":
+        return Actor.provider(_uuid(str(value), "actor.provider_id"))
+    if kind == "service" and value:
+        return Actor.trusted_service(str(value))
+    raise InvalidArgument("actor", "must set one of customer_id, provider_id or service")
+
+
+def _limit(value: int, default: int) -> int:
+    return default if value == 0 else value
+
+
+def booking_to_pb(booking: Booking) -> pb.Booking:
+    """Map a domain booking to its protobuf message."""
+    return pb.Booking(
+        id=str(booking.id),
+        provider_id=str(booking.provider_id),
+        customer_id=str(booking.customer_id),
+        start_time=booking.start_time,
+        end_time=booking.end_time,
+        status=pb.BookingStatus.CONFIRMED
+        if booking.status is BookingStatus.CONFIRMED
+        else pb.BookingStatus.CANCELLED,
+        version=booking.version,
+        created_at=booking.created_at,
+        updated_at=booking.updated_at,
+        cancelled_at=booking.cancelled_at,
+        cancel_reason=booking.cancel_reason,
+    )
+
+
+def event_to_pb(event: LoggedEvent) -> pb.Event:
+    """Map a logged event to its protobuf message (``data_json`` is the envelope's data)."""
+    return pb.Event(
+        id=event.id,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        booking_id=str(event.booking_id),
+        provider_id=str(event.provider_id),
+        customer_id=str(event.customer_id),
+        data_json=json.dumps(event.data, separators=(",", ":")),
+    )
+
+
+class BookingServicer(pb.BookingServiceBase):
+    """``bookings.v1.BookingService`` over ``BookingService``."""
+
+    def __init__(self, service: BookingService, guard: CallGuard) -> None:
+        self.service = service
+        self.guard = guard
+
+    @_rpc
+    async def create_booking(self, message: pb.CreateBookingRequest) -> pb.CreateBookingResponse:
+        result = await self.service.create_booking(
+            commands.CreateBooking(
+                actor=_actor(message.actor),
+                provider_id=_uuid(message.provider_id, "provider_id"),
+                customer_id=_uuid(message.customer_id, "customer_id"),
+                slot=TimeSlot(
+                    _time(message.start_time, "start_time"), _time(message.end_time, "end_time")
+                ),
+                idempotency_key=message.idempotency_key or None,
+            )
+        )
+        return pb.CreateBookingResponse(
+            booking=booking_to_pb(result.booking), replayed=result.replayed
+        )
+
+    @_rpc
+    async def get_booking(self, message: pb.GetBookingRequest) -> pb.GetBookingResponse:
+        booking = await self.service.get_booking(
+            commands.GetBooking(_actor(message.actor), _uuid(message.booking_id, "booking_id"))
+        )
+        return pb.GetBookingResponse(booking=booking_to_pb(booking))
+
+    @_rpc
+    async def list_bookings(self, message: pb.ListBookingsRequest) -> pb.ListBookingsResponse:
+        list_types = {pb.ListType.UPCOMING: ListType.UPCOMING, pb.ListType.PAST: ListType.PAST}
+        if message.type not in list_types:
+            raise InvalidArgument("type", "must be UPCOMING or PAST")
+        page = await self.service.list_bookings(
+            commands.ListBookings(
+                actor=_actor(message.actor),
+                list_type=list_types[message.type],
+                limit=_limit(message.limit, 20),
+                cursor=message.cursor or None,
+                customer_id=_optional_uuid(message.customer_id, "customer_id"),
+                provider_id=_optional_uuid(message.provider_id, "provider_id"),
+            )
+        )
+        return pb.ListBookingsResponse(
+            bookings=[booking_to_pb(b) for b in page.bookings], next_cursor=page.next_cursor or ""
+        )
+
+    @_rpc
+    async def cancel_booking(self, message: pb.CancelBookingRequest) -> pb.CancelBookingResponse:
+        booking = await self.service.cancel_booking(
+            commands.CancelBooking(
+                _actor(message.actor),
+                _uuid(message.booking_id, "booking_id"),
+                message.reason or None,
+            )
+        )
+        return pb.CancelBookingResponse(booking=booking_to_pb(booking))
+
+    @_rpc
+    async def register_provider(
+        self, message: pb.RegisterProviderRequest
+    ) -> pb.RegisterProviderResponse:
+        provider = await self.service.register_provider(
+            commands.RegisterProvider(_actor(message.actor), message.name, message.time_zone)
+        )
+        return pb.RegisterProviderResponse(
+            provider=pb.Provider(
+                id=str(provider.id),
+                name=provider.name,
+                time_zone=provider.time_zone,
+                created_at=provider.created_at,
+            )
+        )
+
+    @_rpc
+    async def register_customer(
+        self, message: pb.RegisterCustomerRequest
+    ) -> pb.RegisterCustomerResponse:
+        customer, created = await self.service.register_customer(
+            commands.RegisterCustomer(_actor(message.actor), message.name, message.email)
+        )
+        return pb.RegisterCustomerResponse(
+            customer=pb.Customer(
+                id=str(customer.id),
+                name=customer.name,
+                email=customer.email,
+                created_at=customer.created_at,
+            ),
+            created=created,
+        )
+
+    @_rpc
+    async def list_events(self, message: pb.ListEventsRequest) -> pb.ListEventsResponse:
+        events = await self.service.list_events(
+            commands.ListEvents(
+                actor=_actor(message.actor),
+                after_id=message.after_id,
+                limit=_limit(message.limit, 100),
+                customer_id=_optional_uuid(message.customer_id, "customer_id"),
+                provider_id=_optional_uuid(message.provider_id, "provider_id"),
+            )
+        )
+        return pb.ListEventsResponse(events=[event_to_pb(e) for e in events])

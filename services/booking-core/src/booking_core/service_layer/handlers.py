@@ -1,0 +1,270 @@
+"""The booking use cases. Each reads as: authorize, validate, open a unit of work,
+load, apply the domain rule, commit, hand the committed events to the publisher.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bookings_common.events import BOOKING_CANCELLED, BOOKING_CREATED
+from bookings_common.logging import current_request_id
+
+from booking_core.domain import commands
+from booking_core.domain.errors import (
+    BookingOverlap,
+    IdempotencyKeyReused,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from booking_core.domain.model import (
+    MAX_CANCEL_REASON_LENGTH,
+    MAX_NAME_LENGTH,
+    Booking,
+    BookingStatus,
+    Customer,
+    LoggedEvent,
+    NewEvent,
+    Provider,
+    Reminder,
+    reminder_due_at,
+    request_fingerprint,
+    resolve_owner,
+    validate_idempotency_key,
+    validate_slot,
+)
+
+from .cursors import CursorCodec
+from .ports import Clock, DuplicateIdempotencyKey, EventPublisher, UnitOfWorkFactory
+
+MAX_PAGE_SIZE = 100
+MAX_EVENTS_PAGE_SIZE = 1000
+# Deliberately loose (RFC 5321 allows far more than any regex checks well): one
+# "@", no spaces, a dot in the domain.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class BookingRules:
+    """Configurable limits: reminder lead time and maximum booking duration."""
+
+    reminder_lead: timedelta = timedelta(seconds=600)
+    max_duration: timedelta = timedelta(hours=8)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateResult:
+    booking: Booking
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BookingPage:
+    bookings: list[Booking]
+    next_cursor: str | None
+
+
+class BookingService:
+    """booking-core's application service; every public method is one use case."""
+
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        publisher: EventPublisher,
+        clock: Clock,
+        cursors: CursorCodec,
+        rules: BookingRules,
+    ) -> None:
+        self._uow = uow_factory
+        self._publisher = publisher
+        self._clock = clock
+        self._cursors = cursors
+        self._rules = rules
+
+    async def create_booking(self, cmd: commands.CreateBooking) -> CreateResult:
+        """Create a confirmed booking with its booking.created event and its reminder.
+
+        Raises ``InvalidArgument``, ``PermissionDenied``, ``NotFound`` (provider or
+        customer), ``BookingOverlap``, ``IdempotencyKeyReused``, ``Unavailable``.
+        The database decides overlaps and duplicate keys, so concurrent
+        requests are race-free: the loser of a duplicate key re-reads the
+        winner's booking and compares request fingerprints.
+        """
+        if not cmd.actor.may_act_for(customer_id=cmd.customer_id, provider_id=cmd.provider_id):
+            raise PermissionDenied(f"a {cmd.actor.kind} may only book for itself")
+        now = self._clock()
+        validate_slot(cmd.slot, now=now, max_duration=self._rules.max_duration)
+        validate_idempotency_key(cmd.idempotency_key)
+        fingerprint = request_fingerprint(cmd.provider_id, cmd.customer_id, cmd.slot)
+
+        if cmd.idempotency_key is not None:
+            replay = await self._replay(cmd.provider_id, cmd.idempotency_key, fingerprint)
+            if replay is not None:
+                return replay
+
+        booking = Booking(
+            id=uuid.uuid4(),
+            provider_id=cmd.provider_id,
+            customer_id=cmd.customer_id,
+            start_time=cmd.slot.start,
+            end_time=cmd.slot.end,
+            status=BookingStatus.CONFIRMED,
+            version=1,
+            created_at=now,
+            updated_at=now,
+            idempotency_key=cmd.idempotency_key,
+            request_fingerprint=fingerprint,
+        )
+        try:
+            async with self._uow() as uow:
+                await uow.bookings.add(booking)
+                await uow.reminders.add(
+                    Reminder(
+                        booking.id,
+                        reminder_due_at(
+                            booking.start_time, lead=self._rules.reminder_lead, now=now
+                        ),
+                    )
+                )
+                uow.append_event(self._event(BOOKING_CREATED, booking))
+                events = await uow.commit()
+        except (DuplicateIdempotencyKey, BookingOverlap):
+            # Either a concurrent duplicate won the key, or the slot is taken.
+            # A duplicate's overlap may surface before its key conflict, so
+            # look the key up before deciding.
+            if cmd.idempotency_key is not None:
+                replay = await self._replay(cmd.provider_id, cmd.idempotency_key, fingerprint)
+                if replay is not None:
+                    return replay
+            raise BookingOverlap("the slot overlaps another booking of this provider") from None
+        self._publisher.publish_committed(events)
+        return CreateResult(booking, replayed=False)
+
+    async def _replay(
+        self, provider_id: uuid.UUID, key: str, fingerprint: str
+    ) -> CreateResult | None:
+        async with self._uow() as uow:
+            existing = await uow.bookings.get_by_idempotency_key(provider_id, key)
+        if existing is None:
+            return None
+        if existing.request_fingerprint != fingerprint:
+            raise IdempotencyKeyReused("this idempotency key was used for a different request")
+        return CreateResult(existing, replayed=True)
+
+    async def get_booking(self, cmd: commands.GetBooking) -> Booking:
+        """Return a booking its customer, its provider or a service may see; else ``NotFound``."""
+        async with self._uow() as uow:
+            booking = await uow.bookings.get(cmd.booking_id)
+        if booking is None or not cmd.actor.may_view(booking):
+            raise NotFound("booking not found")
+        return booking
+
+    async def list_bookings(self, cmd: commands.ListBookings) -> BookingPage:
+        """One keyset page of the owner's bookings (see ``BookingRepository.list_page``).
+
+        Raises ``InvalidArgument`` (limit outside 1..100, bad or foreign cursor,
+        owner ambiguity) and ``PermissionDenied`` (someone else's list).
+        """
+        owner = resolve_owner(cmd.actor, customer_id=cmd.customer_id, provider_id=cmd.provider_id)
+        if not 1 <= cmd.limit <= MAX_PAGE_SIZE:
+            raise InvalidArgument("limit", f"must be between 1 and {MAX_PAGE_SIZE}")
+        after = None
+        if cmd.cursor:
+            after = self._cursors.decode(cmd.cursor, cmd.list_type, owner)
+        async with self._uow() as uow:
+            rows = await uow.bookings.list_page(
+                owner, cmd.list_type, now=self._clock(), after=after, limit=cmd.limit + 1
+            )
+        page, more = rows[: cmd.limit], len(rows) > cmd.limit
+        next_cursor = None
+        if more:
+            last = page[-1]
+            next_cursor = self._cursors.encode(cmd.list_type, owner, last.start_time, last.id)
+        return BookingPage(page, next_cursor)
+
+    async def cancel_booking(self, cmd: commands.CancelBooking) -> Booking:
+        """Cancel a booking, write booking.cancelled and cancel its reminder atomically.
+
+        Cancelling a cancelled booking returns it unchanged. Raises ``NotFound``
+        (unknown or not visible), ``BookingNotCancellable`` (already started),
+        ``InvalidArgument`` (reason too long).
+        """
+        if cmd.reason is not None and len(cmd.reason) > MAX_CANCEL_REASON_LENGTH:
+            raise InvalidArgument(
+                "reason", f"must be at most {MAX_CANCEL_REASON_LENGTH} characters"
+            )
+        async with self._uow() as uow:
+            booking = await uow.bookings.get(cmd.booking_id, for_update=True)
+            if booking is None or not cmd.actor.may_view(booking):
+                raise NotFound("booking not found")
+            if not booking.cancel(now=self._clock(), reason=cmd.reason or None):
+                return booking
+            await uow.bookings.save(booking)
+            await uow.reminders.cancel(booking.id)
+            uow.append_event(self._event(BOOKING_CANCELLED, booking))
+            events = await uow.commit()
+        self._publisher.publish_committed(events)
+        return booking
+
+    async def register_provider(self, cmd: commands.RegisterProvider) -> Provider:
+        """Register a provider (services only). ``time_zone`` must be an IANA name."""
+        if not cmd.actor.is_service:
+            raise PermissionDenied("only a trusted service may register providers")
+        name = _valid_name(cmd.name)
+        time_zone = cmd.time_zone or "UTC"
+        try:
+            ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidArgument("time_zone", "must be an IANA time zone name") from None
+        provider = Provider(uuid.uuid4(), name, time_zone, self._clock())
+        async with self._uow() as uow:
+            await uow.directory.add_provider(provider)
+            await uow.commit()
+        return provider
+
+    async def register_customer(self, cmd: commands.RegisterCustomer) -> tuple[Customer, bool]:
+        """Register a customer (services only), or return the one with that email and ``False``."""
+        if not cmd.actor.is_service:
+            raise PermissionDenied("only a trusted service may register customers")
+        name = _valid_name(cmd.name)
+        email = cmd.email.strip()
+        if len(email) > 254 or not _EMAIL.match(email):
+            raise InvalidArgument("email", "must be an email address")
+        async with self._uow() as uow:
+            customer, created = await uow.directory.add_customer_or_get(
+                Customer(uuid.uuid4(), name, email, self._clock())
+            )
+            await uow.commit()
+        return customer, created
+
+    async def list_events(self, cmd: commands.ListEvents) -> list[LoggedEvent]:
+        """Committed events of one customer or provider after ``after_id``, for replay."""
+        owner = resolve_owner(cmd.actor, customer_id=cmd.customer_id, provider_id=cmd.provider_id)
+        if cmd.after_id < 0:
+            raise InvalidArgument("after_id", "must not be negative")
+        if not 1 <= cmd.limit <= MAX_EVENTS_PAGE_SIZE:
+            raise InvalidArgument("limit", f"must be between 1 and {MAX_EVENTS_PAGE_SIZE}")
+        async with self._uow() as uow:
+            return await uow.events.list_after(owner, cmd.after_id, cmd.limit)
+
+    @staticmethod
+    def _event(event_type: str, booking: Booking) -> NewEvent:
+        return NewEvent(
+            type=event_type,
+            booking_id=booking.id,
+            provider_id=booking.provider_id,
+            customer_id=booking.customer_id,
+            data=booking.event_data(),
+            request_id=current_request_id(),
+        )
+
+
+def _valid_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
+        raise InvalidArgument("name", f"must be 1 to {MAX_NAME_LENGTH} printable characters")
+    return name

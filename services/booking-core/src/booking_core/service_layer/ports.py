@@ -1,0 +1,124 @@
+"""The ports the service layer depends on; adapters implement them, unit tests fake them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+from uuid import UUID
+
+from booking_core.domain.model import (
+    Booking,
+    Customer,
+    ListType,
+    LoggedEvent,
+    NewEvent,
+    Owner,
+    Provider,
+    Reminder,
+)
+
+
+class BookingRepository(Protocol):
+    async def add(self, booking: Booking) -> None:
+        """Insert a booking.
+
+        Raises ``BookingOverlap`` (overlaps an active booking of the provider),
+        ``DuplicateIdempotencyKey`` (the provider already has that key) or
+        ``NotFound`` (unknown provider or customer).
+        """
+
+    async def get(self, booking_id: UUID, *, for_update: bool = False) -> Booking | None: ...
+
+    async def get_by_idempotency_key(self, provider_id: UUID, key: str) -> Booking | None: ...
+
+    async def save(self, booking: Booking) -> None:
+        """Write back status, version, cancellation fields and ``updated_at``."""
+
+    async def list_page(
+        self,
+        owner: Owner,
+        list_type: ListType,
+        *,
+        now: datetime,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> list[Booking]:
+        """One page ordered by ``(start_time, id)``: ascending and ``>= now`` for
+        upcoming, descending and ``< now`` for past, strictly after ``after``."""
+
+
+class ReminderRepository(Protocol):
+    async def add(self, reminder: Reminder) -> None: ...
+
+    async def cancel(self, booking_id: UUID) -> None:
+        """Mark the booking's reminder cancelled unless it was already sent."""
+
+
+class Directory(Protocol):
+    """Providers and customers."""
+
+    async def add_provider(self, provider: Provider) -> None: ...
+
+    async def add_customer_or_get(self, customer: Customer) -> tuple[Customer, bool]:
+        """Insert, or return the customer already registered with that email
+        (case-insensitive) and ``False``."""
+
+
+class EventLog(Protocol):
+    async def list_after(self, owner: Owner, after_id: int, limit: int) -> list[LoggedEvent]:
+        """Committed events of ``owner`` with ``id > after_id``, ascending, at most ``limit``."""
+
+
+class UnitOfWork(Protocol):
+    """One database transaction. Leaving the block without ``commit()`` rolls back."""
+
+    @property
+    def bookings(self) -> BookingRepository: ...
+
+    @property
+    def reminders(self) -> ReminderRepository: ...
+
+    @property
+    def directory(self) -> Directory: ...
+
+    @property
+    def events(self) -> EventLog: ...
+
+    def append_event(self, event: NewEvent) -> None:
+        """Stage an event; it is written, and gets its id, at ``commit()``."""
+
+    async def commit(self) -> list[LoggedEvent]:
+        """Commit, returning the staged events as written (ids in commit order)."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+
+class EventPublisher(Protocol):
+    def publish_committed(self, events: Sequence[LoggedEvent]) -> None:
+        """Hand committed events over for publication without waiting for it.
+
+        Delivery is at least once: what is not published now is published by
+        the outbox relay later.
+        """
+
+
+class Clock(Protocol):
+    def __call__(self) -> datetime:
+        """The current time, aware UTC."""
+
+
+class DuplicateIdempotencyKey(Exception):
+    """Raised by ``BookingRepository.add`` when the provider already has the key."""

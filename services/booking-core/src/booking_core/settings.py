@@ -1,0 +1,72 @@
+"""booking-core settings, from the environment, then ``.env``, then these defaults."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from bookings_common.settings import load_or_exit, port, postgres_url, redis_url, secret
+from environs import Env
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting booking-core reads; durations are in seconds."""
+
+    database_url: str
+    redis_url: str
+    internal_token: str
+    grpc_host: str = "0.0.0.0"  # noqa: S104 - a container's service listens on all interfaces
+    grpc_port: int = 50051
+    reminder_lead_seconds: int = 600
+    max_booking_duration_seconds: int = 8 * 3600
+    cursor_secret: bytes = b""
+    db_pool_size: int = 10
+    outbox_relay_interval_seconds: float = 2.0
+    outbox_relay_min_age_seconds: float = 5.0
+    shutdown_grace_seconds: float = 10.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Env) -> Settings:
+        """Read every setting; raises ``environs.EnvError``/``ValueError`` naming a bad one."""
+        internal_token = secret(env, "INTERNAL_TOKEN", min_length=16)
+        cursor_secret = env.str("CURSOR_SECRET", "")
+        if cursor_secret and len(cursor_secret) < 16:
+            raise ValueError('"CURSOR_SECRET" must be at least 16 characters long')
+        lead = env.int("REMINDER_LEAD_SECONDS", 600)
+        if lead < 0:
+            raise ValueError('"REMINDER_LEAD_SECONDS" must not be negative')
+        max_duration = env.int("MAX_BOOKING_DURATION_SECONDS", 8 * 3600)
+        if max_duration <= 0:
+            raise ValueError('"MAX_BOOKING_DURATION_SECONDS" must be positive')
+        return cls(
+            database_url=postgres_url(env),
+            redis_url=redis_url(env),
+            internal_token=internal_token,
+            grpc_host=env.str("GRPC_HOST", "0.0.0.0"),  # noqa: S104
+            grpc_port=port(env, "GRPC_PORT", 50051),
+            reminder_lead_seconds=lead,
+            max_booking_duration_seconds=max_duration,
+            # Replicas must agree on the cursor secret; by default derive it from
+            # the token they already share.
+            cursor_secret=cursor_secret.encode()
+            or hmac.new(internal_token.encode(), b"bookings.cursor.v1", hashlib.sha256).digest(),
+            db_pool_size=env.int("DB_POOL_SIZE", 10, validate=lambda n: n > 0),
+            outbox_relay_interval_seconds=env.float(
+                "OUTBOX_RELAY_INTERVAL_SECONDS", 2.0, validate=lambda n: n > 0
+            ),
+            outbox_relay_min_age_seconds=env.float(
+                "OUTBOX_RELAY_MIN_AGE_SECONDS", 5.0, validate=lambda n: n >= 0
+            ),
+            shutdown_grace_seconds=env.float(
+                "SHUTDOWN_GRACE_SECONDS", 10.0, validate=lambda n: n >= 0
+            ),
+            log_level=env.str("LOG_LEVEL", "INFO"),
+        )
+
+
+def load_settings() -> Settings:
+    """Load settings or exit with a one-line message naming the bad setting."""
+    return load_or_exit(Settings.from_env)
