@@ -1,6 +1,7 @@
 # Everything runs from the project's own virtual environment (.venv), built
 # from the hashed lock in requirements/. Settings come from the environment,
-# then .env, then defaults.
+# then .env (created from .env.example when missing), then defaults; the
+# Makefile itself sets none, so the environment always wins.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -8,22 +9,26 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := libs/common libs/proto services/booking-core
-DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/bookings
-export DATABASE_URL
+INSTALLED := $(VENV)/.installed
 
 .PHONY: help install lock proto proto-check migrate seed lint test test-unit test-integration run-core clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-
-install: $(BIN)/python ## create .venv and install everything from the hashed lock
+install: ## create .venv and install everything from the hashed lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation $(addprefix -e ,$(PACKAGES))
+	touch $(INSTALLED)
 
-lock: ## re-resolve dependencies into requirements/*.lock (needs uv from .venv)
+$(INSTALLED): requirements/dev.lock
+	$(MAKE) install
+
+.env:
+	cp .env.example .env
+
+lock: $(INSTALLED) ## re-resolve dependencies into requirements/*.lock (needs uv from .venv)
 	$(BIN)/uv lock --quiet
 	$(BIN)/uv export --quiet --frozen --all-packages --no-emit-workspace --group dev \
 	    --format requirements-txt --no-header -o requirements/dev.lock
@@ -31,30 +36,31 @@ lock: ## re-resolve dependencies into requirements/*.lock (needs uv from .venv)
 	    --format requirements-txt --no-header -o requirements/booking-core.lock
 	rm -f uv.lock
 
-proto: ## regenerate libs/proto from protos/ with betterproto2
+proto: $(INSTALLED) ## regenerate libs/proto from protos/ with betterproto2
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python scripts/gen_proto.py
 
-migrate: ## alembic upgrade head on DATABASE_URL
+migrate: $(INSTALLED) .env ## create the database if missing, then alembic upgrade head on DATABASE_URL
+	$(BIN)/python scripts/create_database.py
 	$(BIN)/alembic upgrade head
 
-seed: ## create the demo provider and customer (idempotent) and print their ids
+seed: migrate ## create the demo provider and customer (idempotent) and print their ids
 	$(BIN)/python -m booking_core.seed
 
-lint: ## ruff and mypy
+lint: $(INSTALLED) ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: ## the whole test suite (unit + integration) against local PostgreSQL and Redis
+test: $(INSTALLED) ## the whole test suite (unit + integration) against local PostgreSQL and Redis
 	$(BIN)/python -m pytest
 
-test-unit: ## unit tests only (no I/O)
+test-unit: $(INSTALLED) ## unit tests only (no I/O)
 	$(BIN)/python -m pytest tests/unit
 
-test-integration: ## integration tests only
+test-integration: $(INSTALLED) ## integration tests only
 	$(BIN)/python -m pytest tests/integration
 
-run-core: ## run booking-core on GRPC_PORT (50051)
+run-core: seed ## migrate, seed, then run booking-core on GRPC_PORT (50051)
 	$(BIN)/booking-core
 
 clean: ## remove the virtual environment and caches

@@ -1,0 +1,160 @@
+"""Integration fixtures: a throwaway database, a real booking-core process, gRPC clients.
+
+PostgreSQL and Redis are the real local servers. ``TEST_ADMIN_DATABASE_URL``
+(default ``postgresql://postgres@127.0.0.1:5432/postgres``) is used to create
+and drop one database per test session, so runs never touch real data and
+never see each other's. ``REDIS_URL`` (default ``redis://127.0.0.1:6379/0``)
+is the Redis the shared booking-core publishes to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from alembic import command
+from alembic.config import Config
+from bookings_common.grpc import create_channel
+from bookings_proto.bookings import v1 as pb
+from grpclib.client import Channel
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from .harness import INTERNAL_TOKEN, CoreProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_URL = os.environ.get(
+    "TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+SERVICE = pb.Actor(service="integration-tests")
+
+
+def database_url_for(name: str) -> str:
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def migrate(url: str, revision: str = "head", *, down: bool = False) -> None:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    config.attributes["configure_logger"] = False
+    (command.downgrade if down else command.upgrade)(config, revision)
+
+
+async def create_database() -> str:
+    name = f"bookings_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return name
+
+
+async def drop_database(name: str) -> None:
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    """A freshly created and migrated database for this session (plain postgresql:// URL)."""
+    name = await create_database()
+    url = database_url_for(name)
+    try:
+        await asyncio.to_thread(migrate, url)
+        yield url
+    finally:
+        await drop_database(name)
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """For SQL checks the tests make behind booking-core's back."""
+    engine = create_async_engine(database_url.replace("postgresql://", "postgresql+asyncpg://"))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+async def core(database_url: str, log_dir: Path) -> AsyncIterator[CoreProcess]:
+    """The shared booking-core process."""
+    process = CoreProcess(database_url, REDIS_URL, log_dir / "core.log")
+    await process.start()
+    yield process
+    process.terminate()
+
+
+@pytest.fixture(scope="session")
+async def channel(core: CoreProcess) -> AsyncIterator[Channel]:
+    channel = create_channel(f"127.0.0.1:{core.port}", internal_token=INTERNAL_TOKEN)
+    yield channel
+    channel.close()
+
+
+@pytest.fixture
+def stub(channel: Channel) -> pb.BookingServiceStub:
+    return pb.BookingServiceStub(channel, timeout=10)
+
+
+@pytest.fixture
+async def provider(stub: pb.BookingServiceStub) -> pb.Provider:
+    reply = await stub.register_provider(
+        pb.RegisterProviderRequest(actor=SERVICE, name="Test Provider", time_zone="Europe/Berlin")
+    )
+    assert reply.provider is not None
+    return reply.provider
+
+
+async def new_customer(stub: pb.BookingServiceStub) -> pb.Customer:
+    reply = await stub.register_customer(
+        pb.RegisterCustomerRequest(
+            actor=SERVICE, name="Test Customer", email=f"{uuid.uuid4().hex}@example.com"
+        )
+    )
+    assert reply.customer is not None
+    return reply.customer
+
+
+@pytest.fixture
+async def customer(stub: pb.BookingServiceStub) -> pb.Customer:
+    return await new_customer(stub)
+
+
+@pytest.fixture(scope="session")
+def grpcio_stubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Stock grpcio stubs generated from protos/ with grpc_tools, for wire-compatibility tests."""
+    import sys
+
+    from grpc_tools import protoc
+
+    out = tmp_path_factory.mktemp("grpcio_stubs")
+    include = Path(protoc.__file__).parent / "_proto"
+    code = protoc.main(
+        [
+            "protoc",
+            f"-I{ROOT / 'protos'}",
+            f"-I{include}",
+            f"--python_out={out}",
+            f"--grpc_python_out={out}",
+            "bookings/v1/bookings.proto",
+        ]
+    )
+    assert code == 0
+    sys.path.insert(0, str(out))
+    try:
+        yield out
+    finally:
+        sys.path.remove(str(out))

@@ -1,0 +1,214 @@
+"""Processes and helpers the integration tests start for real.
+
+- ``CoreProcess``: booking-core as a subprocess (``python -m booking_core``) on a free port.
+- ``RedisProcess``: a private redis-server that a test may stop and start.
+- ``TcpProxy``: a TCP relay a test can cut and restore, to take PostgreSQL "down".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from grpclib.client import Channel
+from grpclib.health.v1.health_grpc import HealthStub
+from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
+
+INTERNAL_TOKEN = "integration-test-internal-token"
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109 - the deadline of the poll itself
+    interval: float = 0.05,
+) -> T:
+    """Poll ``probe`` until it returns a truthy value without raising; return that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = await probe()
+            if value:
+                return value
+            error: BaseException | None = None
+        except Exception as exc:
+            error = exc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last error: {error!r})")
+        await asyncio.sleep(interval)
+
+
+class CoreProcess:
+    """booking-core in its own process, logging JSON to ``log_path``."""
+
+    def __init__(self, database_url: str, redis_url: str, log_path: Path, **extra_env: str) -> None:
+        self.port = free_port()
+        self.log_path = log_path
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "INTERNAL_TOKEN": INTERNAL_TOKEN,
+            "GRPC_HOST": "127.0.0.1",
+            "GRPC_PORT": str(self.port),
+            "OUTBOX_RELAY_INTERVAL_SECONDS": "0.2",
+            "OUTBOX_RELAY_MIN_AGE_SECONDS": "0.5",
+            "LOG_LEVEL": "INFO",
+            **extra_env,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> None:
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
+            [sys.executable, "-m", "booking_core"],
+            env=self.env,
+            cwd=self.log_path.parent,  # away from a developer's .env
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        await eventually(self.is_serving, timeout=20)
+
+    async def is_serving(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"booking-core exited: {self.log_path.read_text()[-2000:]}")
+        channel = Channel("127.0.0.1", self.port)
+        try:
+            reply = await HealthStub(channel).Check(HealthCheckRequest(), timeout=1)
+            return bool(reply.status == HealthCheckResponse.SERVING)
+        finally:
+            channel.close()
+
+    def terminate(self, timeout: float = 15) -> int:
+        """SIGTERM and wait; return the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self._log.close()
+        return code
+
+    def log_lines(self) -> list[str]:
+        return self.log_path.read_text().splitlines()
+
+
+class RedisProcess:
+    """A private, non-persistent redis-server on a free port."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.2),
+            ):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+class TcpProxy:
+    """Relays 127.0.0.1:``port`` to ``target``.
+
+    ``cut()`` drops every connection and refuses new ones; ``restore()`` listens again.
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.port = free_port()
+        self._target = (target_host, target_port)
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def restore(self) -> None:
+        await self.start()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.update((writer, up_writer))
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                dst.transport.abort()
+                self._writers.discard(dst)
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+def in_future(**delta: Any) -> Any:
+    """Now (UTC) plus a timedelta, for booking times."""
+    from datetime import UTC, datetime, timedelta
+
+    return datetime.now(UTC) + timedelta(**delta)
