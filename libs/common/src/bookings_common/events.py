@@ -53,14 +53,21 @@ class EventEnvelope:
         """Parse the wire shape; raises ``ValueError`` on anything else."""
         try:
             raw = json.loads(text)
-            envelope = cls(
-                id=int(raw["id"]),
-                type=str(raw["type"]),
-                occurred_at=datetime.fromisoformat(raw["occurredAt"]),
-                data=dict(raw["data"]),
+            event_id, event_type, occurred_at, data = (
+                raw["id"],
+                raw["type"],
+                raw["occurredAt"],
+                raw["data"],
             )
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(f"not an event envelope: {exc}") from exc
-        if envelope.id < 1 or envelope.occurred_at.tzinfo is None:
+        if not (isinstance(event_id, str) and event_id.isascii() and event_id.isdigit()):
+            raise ValueError("not an event envelope: id must be a string of digits")
+        if not isinstance(event_type, str) or not isinstance(data, dict):
+            raise ValueError("not an event envelope: type must be a string, data an object")
+        if not isinstance(occurred_at, str):
+            raise ValueError("not an event envelope: occurredAt must be an RFC 3339 string")
+        when = datetime.fromisoformat(occurred_at)
+        if int(event_id) < 1 or when.tzinfo is None:
             raise ValueError("not an event envelope: bad id or naive occurredAt")
-        return envelope
+        return cls(int(event_id), event_type, when, data)

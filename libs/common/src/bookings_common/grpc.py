@@ -28,9 +28,18 @@ DEFAULT_DEADLINE_SECONDS: Final = 5.0
 def parse_target(target: str) -> tuple[str, int]:
     """Split ``host:port`` (``[v6]:port`` for IPv6); raises ``ValueError`` if malformed."""
     host, sep, port_text = target.rpartition(":")
-    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:  # an IPv6 address must be bracketed
+        host = ""
+    if (
+        not sep
+        or not host
+        or not (port_text.isascii() and port_text.isdigit())
+        or not 0 < int(port_text) < 65536
+    ):
         raise ValueError(f"gRPC target must be host:port, got {target!r}")
-    return host.strip("[]"), int(port_text)
+    return host, int(port_text)
 
 
 def create_channel(target: str, *, internal_token: str) -> Channel:

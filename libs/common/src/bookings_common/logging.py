@@ -19,7 +19,7 @@ import structlog
 REQUEST_ID_KEY = "requestId"
 # A sane client-supplied request id: short, printable, no separators that could
 # forge log fields or headers.
-_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
@@ -71,7 +71,7 @@ def get_logger(name: str) -> Any:
 
 def sane_request_id(candidate: str | None) -> str:
     """Return ``candidate`` if sane (1-128 of ``[A-Za-z0-9._:-]``), else a new uuid4."""
-    if candidate and _SANE_REQUEST_ID.match(candidate):
+    if candidate and _SANE_REQUEST_ID.fullmatch(candidate):
         return candidate
     return str(uuid.uuid4())
 

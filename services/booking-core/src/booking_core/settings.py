@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bookings_common.settings import load_or_exit, port, postgres_url, redis_url, secret
 from environs import Env
+from marshmallow.validate import Range
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,16 +54,14 @@ class Settings:
             # the token they already share.
             cursor_secret=cursor_secret.encode()
             or hmac.new(internal_token.encode(), b"bookings.cursor.v1", hashlib.sha256).digest(),
-            db_pool_size=env.int("DB_POOL_SIZE", 10, validate=lambda n: n > 0),
+            db_pool_size=env.int("DB_POOL_SIZE", 10, validate=Range(min=1)),
             outbox_relay_interval_seconds=env.float(
-                "OUTBOX_RELAY_INTERVAL_SECONDS", 2.0, validate=lambda n: n > 0
+                "OUTBOX_RELAY_INTERVAL_SECONDS", 2.0, validate=Range(min=0, min_inclusive=False)
             ),
             outbox_relay_min_age_seconds=env.float(
-                "OUTBOX_RELAY_MIN_AGE_SECONDS", 5.0, validate=lambda n: n >= 0
+                "OUTBOX_RELAY_MIN_AGE_SECONDS", 5.0, validate=Range(min=0)
             ),
-            shutdown_grace_seconds=env.float(
-                "SHUTDOWN_GRACE_SECONDS", 10.0, validate=lambda n: n >= 0
-            ),
+            shutdown_grace_seconds=env.float("SHUTDOWN_GRACE_SECONDS", 10.0, validate=Range(min=0)),
             log_level=env.str("LOG_LEVEL", "INFO"),
         )
 

@@ -45,7 +45,7 @@ MAX_PAGE_SIZE = 100
 MAX_EVENTS_PAGE_SIZE = 1000
 # Deliberately loose (RFC 5321 allows far more than any regex checks well): one
 # "@", no spaces, a dot in the domain.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,15 +96,16 @@ class BookingService:
         """
         if not cmd.actor.may_act_for(customer_id=cmd.customer_id, provider_id=cmd.provider_id):
             raise PermissionDenied(f"a {cmd.actor.kind} may only book for itself")
-        now = self._clock()
-        validate_slot(cmd.slot, now=now, max_duration=self._rules.max_duration)
         validate_idempotency_key(cmd.idempotency_key)
         fingerprint = request_fingerprint(cmd.provider_id, cmd.customer_id, cmd.slot)
-
         if cmd.idempotency_key is not None:
+            # A retry replays the original even once its slot is no longer
+            # bookable (it has started): the client must learn it succeeded.
             replay = await self._replay(cmd.provider_id, cmd.idempotency_key, fingerprint)
             if replay is not None:
                 return replay
+        now = self._clock()
+        validate_slot(cmd.slot, now=now, max_duration=self._rules.max_duration)
 
         booking = Booking(
             id=uuid.uuid4(),
@@ -193,9 +194,12 @@ class BookingService:
         (unknown or not visible), ``BookingNotCancellable`` (already started),
         ``InvalidArgument`` (reason too long).
         """
-        if cmd.reason is not None and len(cmd.reason) > MAX_CANCEL_REASON_LENGTH:
+        if cmd.reason is not None and (
+            len(cmd.reason) > MAX_CANCEL_REASON_LENGTH
+            or not all(c.isprintable() or c in "\n\t" for c in cmd.reason)
+        ):
             raise InvalidArgument(
-                "reason", f"must be at most {MAX_CANCEL_REASON_LENGTH} characters"
+                "reason", f"must be at most {MAX_CANCEL_REASON_LENGTH} printable characters"
             )
         async with self._uow() as uow:
             booking = await uow.bookings.get(cmd.booking_id, for_update=True)
@@ -218,7 +222,7 @@ class BookingService:
         time_zone = cmd.time_zone or "UTC"
         try:
             ZoneInfo(time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory, too long
             raise InvalidArgument("time_zone", "must be an IANA time zone name") from None
         provider = Provider(uuid.uuid4(), name, time_zone, self._clock())
         async with self._uow() as uow:
@@ -232,7 +236,7 @@ class BookingService:
             raise PermissionDenied("only a trusted service may register customers")
         name = _valid_name(cmd.name)
         email = cmd.email.strip()
-        if len(email) > 254 or not _EMAIL.match(email):
+        if len(email) > 254 or not email.isprintable() or not _EMAIL.fullmatch(email):
             raise InvalidArgument("email", "must be an email address")
         async with self._uow() as uow:
             customer, created = await uow.directory.add_customer_or_get(
