@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -332,3 +333,24 @@ def test_non_positive_pool_and_intervals_are_configuration_errors(
     clean_env.setenv(name, value)
     with pytest.raises(SystemExit):
         load_or_exit(Settings.from_env, env=Env())
+
+
+def test_dotenv_is_read_from_the_working_directory_only_and_never_overrides(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bookings_common.settings import new_env
+
+    (tmp_path / "with").mkdir()
+    (tmp_path / "with" / ".env").write_text("DOTENV_PROBE_A=from-file\nDOTENV_PROBE_B=from-file\n")
+    (tmp_path / "with" / "nested").mkdir()
+    monkeypatch.delenv("DOTENV_PROBE_A", raising=False)
+    monkeypatch.setenv("DOTENV_PROBE_B", "from-environment")
+
+    monkeypatch.chdir(tmp_path / "with" / "nested")  # a parent's .env is not searched
+    assert new_env().str("DOTENV_PROBE_A", "unset") == "unset"
+
+    monkeypatch.chdir(tmp_path / "with")
+    env = new_env()
+    assert env.str("DOTENV_PROBE_A") == "from-file"
+    assert env.str("DOTENV_PROBE_B") == "from-environment"
+    monkeypatch.delenv("DOTENV_PROBE_A", raising=False)  # read_env wrote it into os.environ

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -18,9 +19,16 @@ T = TypeVar("T")
 
 
 def new_env() -> Env:
-    """Return an ``Env`` that has read ``.env`` without overriding the environment."""
+    """Return an ``Env`` that has read ``./.env`` (if any) without overriding the environment.
+
+    Only the working directory is looked at: environs' default search starts
+    at the calling module's directory and walks up, which would find a
+    checkout's ``.env`` from anywhere.
+    """
     env = Env(expand_vars=False)
-    env.read_env(override=False)
+    dotenv = Path.cwd() / ".env"
+    if dotenv.is_file():
+        env.read_env(str(dotenv), recurse=False, override=False)
     return env
 
 
