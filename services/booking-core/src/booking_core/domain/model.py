@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from bookings_common.events import format_time
+
 from .errors import BookingNotCancellable, InvalidArgument, PermissionDenied
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -205,8 +207,6 @@ class Booking:
 
     def event_data(self) -> dict[str, Any]:
         """The ``data`` of booking.created and booking.cancelled events."""
-        from bookings_common.events import format_time
-
         return {
             "bookingId": str(self.id),
             "providerId": str(self.provider_id),
