@@ -10,6 +10,7 @@ is the Redis the shared booking-core publishes to.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +21,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from bookings_common.grpc import create_channel
+from bookings_common.settings import asyncpg_url
 from bookings_proto.bookings import v1 as pb
 from grpclib.client import Channel
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -40,7 +42,7 @@ def database_url_for(name: str) -> str:
 
 def migrate(url: str, revision: str = "head", *, down: bool = False) -> None:
     config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    config.attributes["database_url"] = asyncpg_url(url)
     config.attributes["configure_logger"] = False
     (command.downgrade if down else command.upgrade)(config, revision)
 
@@ -63,22 +65,31 @@ async def drop_database(name: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
-async def database_url() -> AsyncIterator[str]:
-    """A freshly created and migrated database for this session (plain postgresql:// URL)."""
+@contextlib.asynccontextmanager
+async def fresh_database(*, migrated: bool = True) -> AsyncIterator[str]:
+    """Create a database (migrated to head unless told not to), yield its
+    plain postgresql:// URL, drop it afterwards."""
     name = await create_database()
     url = database_url_for(name)
     try:
-        await asyncio.to_thread(migrate, url)
+        if migrated:
+            await asyncio.to_thread(migrate, url)
         yield url
     finally:
         await drop_database(name)
 
 
 @pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    """A freshly created and migrated database for this session."""
+    async with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """For SQL checks the tests make behind booking-core's back."""
-    engine = create_async_engine(database_url.replace("postgresql://", "postgresql+asyncpg://"))
+    engine = create_async_engine(asyncpg_url(database_url))
     yield engine
     await engine.dispose()
 

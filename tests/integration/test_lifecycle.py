@@ -18,20 +18,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from booking_core.adapters.tables import metadata
 from bookings_common.grpc import create_channel
+from bookings_common.settings import asyncpg_url
 from bookings_proto.bookings import v1 as pb
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from .conftest import (
-    REDIS_URL,
-    ROOT,
-    SERVICE,
-    create_database,
-    database_url_for,
-    drop_database,
-    migrate,
-)
+from .conftest import REDIS_URL, ROOT, SERVICE, fresh_database, migrate
 from .harness import INTERNAL_TOKEN, CoreProcess, TcpProxy, eventually, in_future
 
 pytestmark = pytest.mark.integration
@@ -222,32 +215,30 @@ def test_seed_is_idempotent(database_url: str) -> None:
 
 
 async def test_migrations_go_down_and_up_and_match_the_tables() -> None:
-    name = await create_database()
-    url = database_url_for(name)
-    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://"))
-    try:
-        await asyncio.to_thread(migrate, url)
-        await asyncio.to_thread(migrate, url, "base", down=True)
-        async with engine.connect() as conn:
-            tables = await conn.scalar(
-                sa.text(
-                    "SELECT count(*) FROM pg_tables"
-                    " WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+    async with fresh_database(migrated=False) as url:
+        engine = create_async_engine(asyncpg_url(url))
+        try:
+            await asyncio.to_thread(migrate, url)
+            await asyncio.to_thread(migrate, url, "base", down=True)
+            async with engine.connect() as conn:
+                tables = await conn.scalar(
+                    sa.text(
+                        "SELECT count(*) FROM pg_tables"
+                        " WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                    )
                 )
-            )
-        assert tables == 0
-        await asyncio.to_thread(migrate, url)
+            assert tables == 0
+            await asyncio.to_thread(migrate, url)
 
-        def diff(sync_conn: sa.Connection) -> list[object]:
-            context = MigrationContext.configure(sync_conn)
-            return list(compare_metadata(context, metadata))
+            def diff(sync_conn: sa.Connection) -> list[object]:
+                context = MigrationContext.configure(sync_conn)
+                return list(compare_metadata(context, metadata))
 
-        async with engine.connect() as conn:
-            differences = await conn.run_sync(diff)
-        assert differences == []
-    finally:
-        await engine.dispose()
-        await drop_database(name)
+            async with engine.connect() as conn:
+                differences = await conn.run_sync(diff)
+            assert differences == []
+        finally:
+            await engine.dispose()
 
 
 def test_generated_proto_code_is_fresh() -> None:

@@ -13,11 +13,12 @@ import pytest
 import sqlalchemy as sa
 from bookings_common.events import CHANNEL, EventEnvelope
 from bookings_common.grpc import create_channel
+from bookings_common.settings import asyncpg_url
 from bookings_proto.bookings import v1 as pb
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from .conftest import REDIS_URL, SERVICE, create_database, database_url_for, drop_database, migrate
+from .conftest import REDIS_URL, SERVICE, fresh_database
 from .harness import INTERNAL_TOKEN, CoreProcess, RedisProcess, TcpProxy, eventually, in_future
 
 pytestmark = pytest.mark.integration
@@ -110,20 +111,15 @@ async def private_redis(tmp_path: Path) -> AsyncIterator[RedisProcess]:
 async def private_database() -> AsyncIterator[str]:
     """A database of its own: the shared booking-core would otherwise relay these
     events (it competes for the relay lock on the same database) to another Redis."""
-    name = await create_database()
-    url = database_url_for(name)
-    try:
-        await asyncio.to_thread(migrate, url)
+    async with fresh_database() as url:
         yield url
-    finally:
-        await drop_database(name)
 
 
 async def test_bookings_succeed_while_redis_is_unreachable_and_events_follow_in_order(
     private_database: str, log_dir: Path, private_redis: RedisProcess
 ) -> None:
     database_url = private_database
-    engine = create_async_engine(database_url.replace("postgresql://", "postgresql+asyncpg://"))
+    engine = create_async_engine(asyncpg_url(database_url))
     # booking-core reaches this Redis only through a proxy we can cut; the
     # test's own subscriber stays connected, so nothing it should see is lost.
     proxy = TcpProxy("127.0.0.1", private_redis.port)

@@ -47,18 +47,29 @@ def load_or_exit(build: Callable[[Env], T], *, env: Env | None = None) -> T:
         raise SystemExit(1) from None
 
 
-def postgres_url(env: Env, name: str = "DATABASE_URL") -> str:
-    """Read a ``postgresql://user@host:port/db`` URL and return it for SQLAlchemy + asyncpg.
+def asyncpg_url(raw: str) -> str:
+    """Adapt a ``postgresql://user@host:port/db`` URL for SQLAlchemy + asyncpg.
 
-    Raises ``ValueError`` naming the setting when the scheme is not ``postgresql``
-    or ``postgres`` (with or without a ``+driver`` suffix) or the database is missing.
+    Raises ``ValueError`` when the scheme is not ``postgresql`` or ``postgres``
+    (with or without a ``+driver`` suffix) or the host or database is missing.
     """
-    raw: str = env.str(name)
     parts = urlsplit(raw)
     scheme = parts.scheme.split("+", 1)[0]
     if scheme not in {"postgresql", "postgres"} or not parts.hostname or len(parts.path) < 2:
-        raise ValueError(f'"{name}" must look like postgresql://user@host:5432/dbname')
+        raise ValueError("must look like postgresql://user@host:5432/dbname")
     return "postgresql+asyncpg://" + raw.split("://", 1)[1]
+
+
+def postgres_url(env: Env, name: str = "DATABASE_URL") -> str:
+    """Read a ``postgresql://`` URL from ``name`` and adapt it (see ``asyncpg_url``).
+
+    Raises ``ValueError`` naming the setting when it is malformed.
+    """
+    raw: str = env.str(name)  # a missing variable raises environs' own message
+    try:
+        return asyncpg_url(raw)
+    except ValueError as exc:
+        raise ValueError(f'"{name}" {exc}') from None
 
 
 def redis_url(env: Env, name: str = "REDIS_URL", default: str = "redis://127.0.0.1:6379/0") -> str:

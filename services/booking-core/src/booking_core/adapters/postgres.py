@@ -92,6 +92,12 @@ def is_unavailable(exc: BaseException) -> bool:
     return False
 
 
+def _owned_by(table: sa.Table, owner: Owner) -> sa.ColumnElement[bool]:
+    """``customer_id = :id`` or ``provider_id = :id`` on a table that has both."""
+    column = "customer_id" if owner.kind is ActorKind.CUSTOMER else "provider_id"
+    return table.c[column] == owner.id
+
+
 def _booking(row: RowMapping) -> Booking:
     return Booking(
         id=row["id"],
@@ -193,11 +199,8 @@ class SqlBookingRepository:
         after: tuple[datetime, UUID] | None,
         limit: int,
     ) -> list[Booking]:
-        owner_column = (
-            bookings.c.customer_id if owner.kind is ActorKind.CUSTOMER else bookings.c.provider_id
-        )
         key = sa.tuple_(bookings.c.start_time, bookings.c.id)
-        query = sa.select(bookings).where(owner_column == owner.id).limit(limit)
+        query = sa.select(bookings).where(_owned_by(bookings, owner)).limit(limit)
         if list_type is ListType.UPCOMING:
             query = query.where(bookings.c.start_time >= now).order_by(
                 bookings.c.start_time, bookings.c.id
@@ -283,12 +286,9 @@ class SqlEventLog:
         self._conn = conn
 
     async def list_after(self, owner: Owner, after_id: int, limit: int) -> list[LoggedEvent]:
-        owner_column = (
-            events.c.customer_id if owner.kind is ActorKind.CUSTOMER else events.c.provider_id
-        )
         query = (
             sa.select(events)
-            .where(owner_column == owner.id, events.c.id > after_id)
+            .where(_owned_by(events, owner), events.c.id > after_id)
             .order_by(events.c.id)
             .limit(limit)
         )
