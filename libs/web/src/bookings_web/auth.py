@@ -1,0 +1,301 @@
+"""JWT authentication for the HTTP services, one set of rules for all of them.
+
+Tokens are bearer tokens (RFC 6750) in ``Authorization``, or for browsers that
+cannot set headers on WebSocket/EventSource, ``?access_token=`` when a service
+allows it. Verification follows RFC 8725 (JWT best current practice): the
+algorithm is pinned by configuration (``alg: none`` and algorithm confusion
+such as an RS256 public key used as an HS256 secret are rejected), ``exp`` is
+required, ``iss``/``aud`` are checked when configured, and a small leeway
+absorbs clock skew.
+
+Claims (the contract): ``sub``, ``role`` (``customer`` | ``provider``),
+``customerId`` for customers, ``providerId`` for providers, ``exp``.
+
+aiohttp-jwt's ``JWTMiddleware`` does the verification. It passes PyJWT neither
+``leeway`` nor ``options["require"]``, raises 403 for a malformed header and
+logs rejected tokens with a stack trace, so ``authentication_middleware``
+wraps it: it extracts the token itself, checks ``exp`` is present, turns every
+failure into one 401 problem (``AuthenticationFailed``, logged as one line),
+and re-checks a token aiohttp-jwt rejected once with the full rules and the
+leeway, so a token that expired two seconds ago on a skewed clock still works.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import jwt
+from aiohttp import hdrs, web
+from aiohttp_jwt import JWTMiddleware
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from environs import Env
+from marshmallow.validate import Range
+
+from .problems import AuthenticationFailed, ProblemError
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ALGORITHMS: Final = ("HS256", "RS256")
+MIN_HS256_SECRET_BYTES: Final = 32  # RFC 7518, section 3.2: key as long as the hash output
+MIN_RSA_KEY_BITS: Final = 2048  # RFC 7518, section 3.3
+CLAIMS_KEY: Final = "jwt_claims"  # aiohttp-jwt's request_property
+PRINCIPAL_KEY: Final = "principal"
+_TOKEN_KEY: Final = "jwt_token"
+_BEARER = re.compile(r"bearer +([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*)", re.IGNORECASE)
+
+
+class Role(enum.StrEnum):
+    """Who a token speaks for."""
+
+    CUSTOMER = "customer"
+    PROVIDER = "provider"
+
+
+@dataclass(frozen=True, slots=True)
+class JwtSettings:
+    """How tokens are verified. ``key`` is the HS256 secret or the RS256 PEM public key."""
+
+    algorithm: str
+    key: str
+    issuer: str | None = None
+    audience: str | None = None
+    leeway_seconds: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: Env) -> JwtSettings:
+        """Read ``JWT_ALGORITHM``, ``JWT_SECRET`` / ``JWT_PUBLIC_KEY_FILE``, ``JWT_ISSUER``,
+        ``JWT_AUDIENCE``, ``JWT_LEEWAY_SECONDS``.
+
+        Raises ``ValueError`` naming the setting for an unknown algorithm, an
+        HS256 secret shorter than 32 bytes, or an unreadable, non-RSA or short
+        RS256 public key.
+        """
+        algorithm = env.str("JWT_ALGORITHM", "HS256").upper()
+        if algorithm not in ALGORITHMS:
+            raise ValueError('"JWT_ALGORITHM" must be HS256 or RS256')
+        if algorithm == "HS256":
+            key = env.str("JWT_SECRET", "")
+            if len(key.encode()) < MIN_HS256_SECRET_BYTES:
+                raise ValueError(
+                    f'"JWT_SECRET" must be at least {MIN_HS256_SECRET_BYTES} bytes for HS256'
+                )
+        else:
+            key = read_rsa_public_key(env.str("JWT_PUBLIC_KEY_FILE", ""))
+        return cls(
+            algorithm=algorithm,
+            key=key,
+            issuer=env.str("JWT_ISSUER", "") or None,
+            audience=env.str("JWT_AUDIENCE", "") or None,
+            leeway_seconds=env.float("JWT_LEEWAY_SECONDS", 10.0, validate=Range(min=0, max=300)),
+        )
+
+
+def read_rsa_public_key(path: str) -> str:
+    """Return the PEM text of an RSA public key of at least 2048 bits; ``ValueError`` otherwise."""
+    if not path:
+        raise ValueError('"JWT_PUBLIC_KEY_FILE" is required for RS256')
+    try:
+        pem = Path(path).read_text()
+        key = load_pem_public_key(pem.encode())
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f'"JWT_PUBLIC_KEY_FILE" is not a readable PEM public key: {exc}') from None
+    if not isinstance(key, RSAPublicKey) or key.key_size < MIN_RSA_KEY_BITS:
+        raise ValueError(
+            f'"JWT_PUBLIC_KEY_FILE" must hold an RSA key of >= {MIN_RSA_KEY_BITS} bits'
+        )
+    return pem
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The verified caller: ``customer_id`` is set for customers, ``provider_id`` for providers."""
+
+    subject: str
+    role: Role
+    customer_id: str | None = None
+    provider_id: str | None = None
+
+    @property
+    def owner_id(self) -> str:
+        """The customer or provider id the token speaks for."""
+        owner = self.customer_id if self.role is Role.CUSTOMER else self.provider_id
+        assert owner is not None
+        return owner
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    """Check the contract's claims on a verified payload; raises ``AuthenticationFailed``."""
+    if not isinstance(claims.get("exp"), int | float):
+        raise AuthenticationFailed('token has no "exp" claim')
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise AuthenticationFailed('token has no "sub" claim')
+    try:
+        role = Role(str(claims.get("role")))
+    except ValueError:
+        raise AuthenticationFailed('token "role" must be customer or provider') from None
+    id_claim = "customerId" if role is Role.CUSTOMER else "providerId"
+    owner = claims.get(id_claim)
+    try:
+        owner = str(uuid.UUID(owner)) if isinstance(owner, str) else None
+    except ValueError:
+        owner = None
+    if owner is None:
+        raise AuthenticationFailed(f'a {role} token needs a uuid "{id_claim}" claim')
+    if role is Role.CUSTOMER:
+        return Principal(subject, role, customer_id=owner)
+    return Principal(subject, role, provider_id=owner)
+
+
+def decode_claims(token: str, settings: JwtSettings) -> dict[str, Any]:
+    """Verify ``token`` with every rule and the leeway; raises ``AuthenticationFailed``."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            settings.key,
+            algorithms=[settings.algorithm],
+            issuer=settings.issuer,
+            audience=settings.audience,
+            leeway=settings.leeway_seconds,
+            options={"require": ["exp", "sub"]},
+        )
+    except jwt.InvalidTokenError as exc:
+        raise AuthenticationFailed(f"invalid token: {exc}") from None
+    return claims
+
+
+def bearer_token(request: web.Request, *, allow_query_token: bool = False) -> str:
+    """The compact JWS from ``Authorization: Bearer <token>`` (scheme case-insensitive, RFC 7235),
+    else from ``?access_token=`` when allowed; raises ``AuthenticationFailed``."""
+    header = request.headers.get(hdrs.AUTHORIZATION)
+    if header is not None:
+        match = _BEARER.fullmatch(header.strip())
+        if match is None:
+            raise AuthenticationFailed("Authorization header must be 'Bearer <token>'")
+        return match.group(1)
+    if allow_query_token and "access_token" in request.query:
+        return request.query["access_token"]
+    raise AuthenticationFailed("missing bearer token")
+
+
+def authentication_middleware(
+    settings: JwtSettings,
+    *,
+    public_paths: Iterable[str] = (),
+    allow_query_token: bool = False,
+) -> Any:
+    """Middleware that sets ``request[PRINCIPAL_KEY]`` or raises ``AuthenticationFailed`` (401).
+
+    ``public_paths`` are regular expressions matched (``re.fullmatch``) against
+    the path; those requests, CORS preflights (``OPTIONS``) and requests no
+    route matches (so they get their 404 or 405) pass unauthenticated.
+    """
+    public = [re.compile(pattern) for pattern in public_paths]
+    # aiohttp-jwt logs every rejected token with a traceback; we log one line instead.
+    logging.getLogger("aiohttp_jwt").setLevel(logging.CRITICAL)
+
+    async def token_getter(request: web.Request) -> str:
+        token = bearer_token(request, allow_query_token=allow_query_token)
+        request[_TOKEN_KEY] = token
+        return token
+
+    verify = JWTMiddleware(
+        settings.key,
+        request_property=CLAIMS_KEY,
+        credentials_required=True,
+        token_getter=token_getter,
+        algorithms=[settings.algorithm],
+        issuer=settings.issuer,
+        audience=settings.audience,
+    )
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if (
+            request.method == hdrs.METH_OPTIONS
+            or request.match_info.http_exception is not None  # 404/405: say so, not 401
+            or any(p.fullmatch(request.path) for p in public)
+        ):
+            return await handler(request)
+        reached = False
+
+        async def authenticated(req: web.Request) -> web.StreamResponse:
+            nonlocal reached
+            reached = True
+            req[PRINCIPAL_KEY] = principal_from_claims(req[CLAIMS_KEY])
+            return await handler(req)
+
+        try:
+            response: web.StreamResponse = await verify(request, authenticated)
+            return response
+        except web.HTTPException as exc:
+            if reached or exc.status not in (401, 403) or _TOKEN_KEY not in request:
+                raise
+        # aiohttp-jwt rejected the token without leeway: decide with the full
+        # rules (this also gives the precise reason for the log line).
+        request[CLAIMS_KEY] = decode_claims(request[_TOKEN_KEY], settings)
+        return await authenticated(request)
+
+    return middleware
+
+
+def roles(*allowed: Role) -> Callable[[Handler], Handler]:
+    """Guard a handler: 401 without a principal, 403 ``FORBIDDEN`` for another role."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            principal = request.get(PRINCIPAL_KEY)
+            if not isinstance(principal, Principal):
+                raise AuthenticationFailed("authentication required")
+            if principal.role not in allowed:
+                raise ProblemError("FORBIDDEN", f"not allowed for role {principal.role}")
+            return await handler(request)
+
+        return guarded
+
+    return decorate
+
+
+def principal(request: web.Request) -> Principal:
+    """The request's verified ``Principal``; raises ``AuthenticationFailed`` if there is none."""
+    value = request.get(PRINCIPAL_KEY)
+    if not isinstance(value, Principal):
+        raise AuthenticationFailed("authentication required")
+    return value
+
+
+def issue_token(
+    settings: JwtSettings, role: Role, owner_id: str, *, ttl_seconds: int = 3600
+) -> str:
+    """Sign a development token for ``role`` and ``owner_id`` (a uuid) valid ``ttl_seconds``.
+
+    HS256 only (the gateway holds just the public key under RS256); raises
+    ``ValueError`` otherwise or for a malformed id.
+    """
+    if settings.algorithm != "HS256":
+        raise ValueError("development tokens need JWT_ALGORITHM=HS256")
+    owner = str(uuid.UUID(owner_id))
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": f"{role}:{owner}",
+        "role": str(role),
+        "customerId" if role is Role.CUSTOMER else "providerId": owner,
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
+    if settings.issuer:
+        claims["iss"] = settings.issuer
+    if settings.audience:
+        claims["aud"] = settings.audience
+    return jwt.encode(claims, settings.key, algorithm="HS256")
