@@ -8,7 +8,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := libs/common libs/proto services/booking-core
+PACKAGES := libs/common libs/proto libs/web services/booking-core services/gateway
 INSTALLED := $(VENV)/.installed
 
 .PHONY: help install lock proto proto-check migrate seed lint test test-unit test-integration run-core clean
@@ -34,6 +34,8 @@ lock: $(INSTALLED) ## re-resolve dependencies into requirements/*.lock (needs uv
 	    --format requirements-txt --no-header -o requirements/dev.lock
 	$(BIN)/uv export --quiet --frozen --package booking-core --no-emit-workspace --no-dev \
 	    --format requirements-txt --no-header -o requirements/booking-core.lock
+	$(BIN)/uv export --quiet --frozen --package gateway --no-emit-workspace --no-dev \
+	    --format requirements-txt --no-header -o requirements/gateway.lock
 	rm -f uv.lock
 
 proto: $(INSTALLED) ## regenerate libs/proto from protos/ with betterproto2

@@ -1,0 +1,1 @@
+"""gateway: the public REST API over booking-core (aiohttp, JWT, marshmallow, aiolimiter)."""

@@ -1,0 +1,38 @@
+"""``python -m gateway`` / ``gateway``: serve the REST API.
+
+On SIGTERM aiohttp stops accepting, lets in-flight requests finish for up to
+``SHUTDOWN_GRACE_SECONDS``, then runs the cleanup contexts (closing the
+booking-core channel).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from bookings_common.logging import configure_logging, get_logger
+
+from .app import create_app
+from .settings import load_settings
+
+
+def main() -> None:
+    settings = load_settings()
+    configure_logging("gateway", settings.log_level)
+    get_logger("gateway").info(
+        "gateway.starting",
+        port=settings.port,
+        core=settings.core_grpc_target,
+        appEnv=settings.app_env,
+        devTokens=settings.development,
+    )
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=settings.shutdown_grace_seconds,
+        access_log=None,  # request_id_middleware logs one JSON line per request
+        print=None,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The gateway's composition root: ``create_app(settings)`` wires every middleware,
+route and resource; the booking-core channel lives in a cleanup context."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Final
+
+import aiohttp_cors
+from aiohttp import web
+from bookings_common.grpc import create_channel
+from bookings_web.auth import authentication_middleware
+from bookings_web.observability import HttpMetrics, request_id_middleware
+from bookings_web.problems import problem_middleware
+from swagger_ui import api_doc
+
+from . import keys, views
+from .openapi import build_spec
+from .parsing import MAX_BODY_BYTES
+from .ratelimit import KeyedRateLimiter, rate_limit_middleware
+from .settings import Settings
+from .upstream import CoreClient
+
+DOCS_PREFIX: Final = "/docs"
+# Never authenticated; the first three are never rate-limited either (probes, scrapers).
+UNLIMITED_PATHS: Final = frozenset({"/health", "/ready", "/metrics"})
+PUBLIC_PATHS: Final = (
+    *(path for path in sorted(UNLIMITED_PATHS)),
+    "/openapi.json",
+    "/dev/token",
+    f"{DOCS_PREFIX}(/.*)?",
+)
+CORS_HEADERS: Final = ("Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID")
+CORS_EXPOSED: Final = (
+    "Location",
+    "Idempotent-Replayed",
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "X-Request-ID",
+)
+
+
+async def core_channel(app: web.Application) -> AsyncIterator[None]:
+    """One long-lived grpclib channel to booking-core, closed on shutdown."""
+    settings = app[keys.SETTINGS]
+    channel = create_channel(settings.core_grpc_target, internal_token=settings.internal_token)
+    app[keys.CORE] = CoreClient(channel, deadline_seconds=settings.core_deadline_seconds)
+    yield
+    channel.close()
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The gateway application for ``settings`` (nothing connects until startup)."""
+    metrics = HttpMetrics()
+    limiter = KeyedRateLimiter(
+        settings.rate_limit_per_minute, max_keys=settings.rate_limit_max_keys
+    )
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[
+            request_id_middleware,
+            metrics.middleware,
+            problem_middleware,
+            authentication_middleware(settings.jwt, public_paths=PUBLIC_PATHS),
+            rate_limit_middleware(limiter, settings.trusted_proxies, exempt_paths=UNLIMITED_PATHS),
+        ],
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.METRICS] = metrics
+    app[keys.RATE_LIMITER] = limiter
+    app[keys.OPENAPI] = build_spec(development=settings.development)
+    app.cleanup_ctx.append(core_channel)
+
+    app.add_routes(views.routes)
+    app.router.add_get("/metrics", metrics.handler)
+    if settings.development:
+        app.router.add_post("/dev/token", views.dev_token)
+    # Swagger UI 5 from local assets; it fetches the document at /docs/openapi.json.
+    app.router.add_get(f"{DOCS_PREFIX}/openapi.json", views.openapi)
+    api_doc(app, config_rel_url="/openapi.json", url_prefix=DOCS_PREFIX, title="Bookings API")
+
+    if settings.cors_allowed_origins:
+        options = aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
+            allow_credentials=False,
+            expose_headers=CORS_EXPOSED,
+            allow_headers=CORS_HEADERS,
+            allow_methods=["GET", "POST"],
+            max_age=600,
+        )
+        cors = aiohttp_cors.setup(
+            app, defaults=dict.fromkeys(settings.cors_allowed_origins, options)
+        )
+        for route in list(app.router.routes()):
+            if not isinstance(route.resource, web.StaticResource):
+                cors.add(route)
+    return app

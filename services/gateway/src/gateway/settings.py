@@ -1,0 +1,82 @@
+"""gateway settings, from the environment, then ``.env``, then these defaults."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from bookings_common.grpc import DEFAULT_DEADLINE_SECONDS, parse_target
+from bookings_common.settings import load_or_exit, port, secret
+from bookings_web.auth import JwtSettings
+from environs import Env
+from marshmallow.validate import OneOf, Range
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting the gateway reads; durations are in seconds."""
+
+    jwt: JwtSettings
+    internal_token: str
+    core_grpc_target: str = "127.0.0.1:50051"
+    host: str = "0.0.0.0"  # noqa: S104 - a container's service listens on all interfaces
+    port: int = 8080
+    app_env: str = "production"
+    core_deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
+    rate_limit_per_minute: int = 60
+    rate_limit_max_keys: int = 100_000
+    trusted_proxies: tuple[IpNetwork, ...] = ()
+    cors_allowed_origins: tuple[str, ...] = ()
+    shutdown_grace_seconds: float = 10.0
+    log_level: str = "INFO"
+
+    @property
+    def development(self) -> bool:
+        """True when ``APP_ENV=development`` (enables ``POST /dev/token``)."""
+        return self.app_env == "development"
+
+    @classmethod
+    def from_env(cls, env: Env) -> Settings:
+        """Read every setting; raises ``environs.EnvError``/``ValueError`` naming a bad one."""
+        target = env.str("CORE_GRPC_TARGET", "127.0.0.1:50051")
+        try:
+            parse_target(target)
+        except ValueError as exc:
+            raise ValueError(f'"CORE_GRPC_TARGET" {exc}') from None
+        proxies: list[IpNetwork] = []
+        items: list[str] = env.list("TRUSTED_PROXIES", [])
+        for item in items:
+            try:
+                proxies.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise ValueError(f'"TRUSTED_PROXIES" has a bad address: {item!r}') from None
+        listed: list[str] = env.list("CORS_ALLOWED_ORIGINS", [])
+        origins = tuple(o.strip().rstrip("/") for o in listed if o.strip())
+        if "*" in origins:
+            raise ValueError('"CORS_ALLOWED_ORIGINS" must list origins, not "*"')
+        return cls(
+            jwt=JwtSettings.from_env(env),
+            internal_token=secret(env, "INTERNAL_TOKEN", min_length=16),
+            core_grpc_target=target,
+            host=env.str("HOST", "0.0.0.0"),  # noqa: S104
+            port=port(env, "PORT", 8080),
+            app_env=env.str("APP_ENV", "production", validate=OneOf(["development", "production"])),
+            core_deadline_seconds=env.float(
+                "CORE_DEADLINE_SECONDS",
+                DEFAULT_DEADLINE_SECONDS,
+                validate=Range(min=0, min_inclusive=False, max=300),
+            ),
+            rate_limit_per_minute=env.int("RATE_LIMIT_PER_MINUTE", 60, validate=Range(min=1)),
+            rate_limit_max_keys=env.int("RATE_LIMIT_MAX_KEYS", 100_000, validate=Range(min=1)),
+            trusted_proxies=tuple(proxies),
+            cors_allowed_origins=origins,
+            shutdown_grace_seconds=env.float("SHUTDOWN_GRACE_SECONDS", 10.0, validate=Range(min=0)),
+            log_level=env.str("LOG_LEVEL", "INFO"),
+        )
+
+
+def load_settings() -> Settings:
+    """Load settings or exit with a one-line message naming the bad setting."""
+    return load_or_exit(Settings.from_env)
