@@ -15,6 +15,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -23,10 +24,13 @@ from alembic.config import Config
 from bookings_common.grpc import create_channel
 from bookings_common.settings import asyncpg_url
 from bookings_proto.bookings import v1 as pb
+from bookings_web.auth import JwtSettings
+from gateway.app import create_app as create_gateway
+from gateway.settings import Settings as GatewaySettings
 from grpclib.client import Channel
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from .harness import INTERNAL_TOKEN, CoreProcess
+from .harness import INTERNAL_TOKEN, JWT_SECRET, CoreProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get(
@@ -169,3 +173,24 @@ def grpcio_stubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield out
     finally:
         sys.path.remove(str(out))
+
+
+def gateway_settings(core: CoreProcess, **overrides: Any) -> GatewaySettings:
+    """Gateway settings against ``core``: HS256 with the tests' secret, development mode,
+    a rate limit high enough not to interfere unless a test lowers it."""
+    values: dict[str, Any] = {
+        "jwt": JwtSettings("HS256", JWT_SECRET),
+        "internal_token": INTERNAL_TOKEN,
+        "core_grpc_target": f"127.0.0.1:{core.port}",
+        "host": "127.0.0.1",
+        "app_env": "development",
+        "rate_limit_per_minute": 100_000,
+        **overrides,
+    }
+    return GatewaySettings(**values)
+
+
+@pytest.fixture
+async def gateway(core: CoreProcess, aiohttp_client: Any) -> Any:
+    """A test client of a gateway app (real aiohttp server) in front of the shared booking-core."""
+    return await aiohttp_client(create_gateway(gateway_settings(core)))

@@ -54,47 +54,45 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
-class CoreProcess:
-    """booking-core in its own process, logging JSON to ``log_path``."""
+class ServiceProcess:
+    """One of our services as a subprocess (``python -m <module>``), logging to ``log_path``.
 
-    def __init__(self, database_url: str, redis_url: str, log_path: Path, **extra_env: str) -> None:
-        self.port = free_port()
+    It runs in the log's directory, away from a developer's ``.env``.
+    """
+
+    module = ""
+    port: int
+
+    def __init__(self, log_path: Path, env: dict[str, str]) -> None:
         self.log_path = log_path
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "INTERNAL_TOKEN": INTERNAL_TOKEN,
-            "GRPC_HOST": "127.0.0.1",
-            "GRPC_PORT": str(self.port),
-            "OUTBOX_RELAY_INTERVAL_SECONDS": "0.2",
-            "OUTBOX_RELAY_MIN_AGE_SECONDS": "0.5",
-            "LOG_LEVEL": "INFO",
-            **extra_env,
-        }
+        self.env = {**os.environ, "INTERNAL_TOKEN": INTERNAL_TOKEN, "LOG_LEVEL": "INFO", **env}
         self.process: subprocess.Popen[bytes] | None = None
 
-    async def start(self) -> None:
+    def launch(self) -> subprocess.Popen[bytes]:
+        """Start the process and return at once."""
         self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
-            [sys.executable, "-m", "booking_core"],
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.module],
             env=self.env,
-            cwd=self.log_path.parent,  # away from a developer's .env
+            cwd=self.log_path.parent,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        await eventually(self.is_serving, timeout=20)
+        return self.process
 
-    async def is_serving(self) -> bool:
+    async def start(self) -> None:
+        """Launch and wait until ``is_ready``."""
+        self.launch()
+        await eventually(self._ready_or_raise, timeout=20)
+
+    async def _ready_or_raise(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
-            raise RuntimeError(f"booking-core exited: {self.log_path.read_text()[-2000:]}")
-        channel = Channel("127.0.0.1", self.port)
-        try:
-            reply = await HealthStub(channel).Check(HealthCheckRequest(), timeout=1)
-            return bool(reply.status == HealthCheckResponse.SERVING)
-        finally:
-            channel.close()
+            raise RuntimeError(f"{self.module} exited: {self.log_path.read_text()[-2000:]}")
+        return await self.is_ready()
+
+    async def is_ready(self) -> bool:
+        raise NotImplementedError
 
     def terminate(self, timeout: float = 15) -> int:
         """SIGTERM and wait; return the exit code."""
@@ -109,8 +107,45 @@ class CoreProcess:
         self._log.close()
         return code
 
+    def wait_exit(self, timeout: float = 30) -> int:
+        """Wait for a process that exits by itself; return its code."""
+        assert self.process is not None
+        try:
+            return self.process.wait(timeout)
+        finally:
+            self._log.close()
+
     def log_lines(self) -> list[str]:
         return self.log_path.read_text().splitlines()
+
+
+class CoreProcess(ServiceProcess):
+    """booking-core in its own process."""
+
+    module = "booking_core"
+
+    def __init__(self, database_url: str, redis_url: str, log_path: Path, **extra_env: str) -> None:
+        self.port = free_port()
+        super().__init__(
+            log_path,
+            {
+                "DATABASE_URL": database_url,
+                "REDIS_URL": redis_url,
+                "GRPC_HOST": "127.0.0.1",
+                "GRPC_PORT": str(self.port),
+                "OUTBOX_RELAY_INTERVAL_SECONDS": "0.2",
+                "OUTBOX_RELAY_MIN_AGE_SECONDS": "0.5",
+                **extra_env,
+            },
+        )
+
+    async def is_ready(self) -> bool:
+        channel = Channel("127.0.0.1", self.port)
+        try:
+            reply = await HealthStub(channel).Check(HealthCheckRequest(), timeout=1)
+            return bool(reply.status == HealthCheckResponse.SERVING)
+        finally:
+            channel.close()
 
 
 class RedisProcess:
@@ -212,3 +247,65 @@ def in_future(**delta: Any) -> Any:
     from datetime import UTC, datetime, timedelta
 
     return datetime.now(UTC) + timedelta(**delta)
+
+
+JWT_SECRET = "integration-test-jwt-secret-0123456789abcdef"
+
+
+def make_token(
+    role: str,
+    owner_id: str,
+    *,
+    secret: str = JWT_SECRET,
+    algorithm: str = "HS256",
+    ttl: float = 600,
+    **claims: Any,
+) -> str:
+    """A signed contract token (``sub``, ``role``, ``customerId``/``providerId``, ``exp``);
+    ``claims`` override or add claims (``None`` removes one)."""
+    import jwt
+
+    now = time.time()
+    payload: dict[str, Any] = {
+        "sub": f"{role}:{owner_id}",
+        "role": role,
+        "customerId" if role == "customer" else "providerId": owner_id,
+        "iat": int(now),
+        "exp": int(now + ttl),
+    }
+    payload.update(claims)
+    payload = {key: value for key, value in payload.items() if value is not None}
+    return jwt.encode(payload, secret, algorithm=algorithm)
+
+
+class GatewayProcess(ServiceProcess):
+    """The gateway in its own process."""
+
+    module = "gateway"
+
+    def __init__(self, core_port: int, log_path: Path, **extra_env: str) -> None:
+        self.port = free_port()
+        super().__init__(
+            log_path,
+            {
+                "CORE_GRPC_TARGET": f"127.0.0.1:{core_port}",
+                "JWT_SECRET": JWT_SECRET,
+                "HOST": "127.0.0.1",
+                "PORT": str(self.port),
+                "APP_ENV": "development",
+                **extra_env,
+            },
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def is_ready(self) -> bool:
+        import aiohttp
+
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{self.url}/health") as response,
+        ):
+            return response.status == 200

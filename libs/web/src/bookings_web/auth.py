@@ -28,6 +28,7 @@ import logging
 import re
 import time
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from typing import Any, Final
 
 import jwt
 from aiohttp import hdrs, web
+from aiohttp.web_exceptions import NotAppKeyWarning
 from aiohttp_jwt import JWTMiddleware
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -48,9 +50,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ALGORITHMS: Final = ("HS256", "RS256")
 MIN_HS256_SECRET_BYTES: Final = 32  # RFC 7518, section 3.2: key as long as the hash output
 MIN_RSA_KEY_BITS: Final = 2048  # RFC 7518, section 3.3
-CLAIMS_KEY: Final = "jwt_claims"  # aiohttp-jwt's request_property
-PRINCIPAL_KEY: Final = "principal"
-_TOKEN_KEY: Final = "jwt_token"
+CLAIMS_KEY: Final = "jwt_claims"  # aiohttp-jwt's request_property (it only takes a str)
 _BEARER = re.compile(r"bearer +([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*)", re.IGNORECASE)
 
 
@@ -133,6 +133,10 @@ class Principal:
         return owner
 
 
+PRINCIPAL_KEY: Final = web.RequestKey("principal", Principal)
+_TOKEN_KEY: Final = web.RequestKey("jwt_token", str)
+
+
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
     """Check the contract's claims on a verified payload; raises ``AuthenticationFailed``."""
     if not isinstance(claims.get("exp"), int | float):
@@ -203,6 +207,8 @@ def authentication_middleware(
     public = [re.compile(pattern) for pattern in public_paths]
     # aiohttp-jwt logs every rejected token with a traceback; we log one line instead.
     logging.getLogger("aiohttp_jwt").setLevel(logging.CRITICAL)
+    # It also stores the claims under a str key, which aiohttp 3.14 warns about.
+    warnings.filterwarnings("ignore", category=NotAppKeyWarning, module="aiohttp_jwt")
 
     async def token_getter(request: web.Request) -> str:
         token = bearer_token(request, allow_query_token=allow_query_token)
@@ -229,22 +235,24 @@ def authentication_middleware(
             return await handler(request)
         reached = False
 
-        async def authenticated(req: web.Request) -> web.StreamResponse:
+        async def accept(req: web.Request, claims: dict[str, Any]) -> web.StreamResponse:
             nonlocal reached
             reached = True
-            req[PRINCIPAL_KEY] = principal_from_claims(req[CLAIMS_KEY])
+            req[PRINCIPAL_KEY] = principal_from_claims(claims)
             return await handler(req)
 
+        async def verified(req: web.Request) -> web.StreamResponse:
+            return await accept(req, req[CLAIMS_KEY])
+
         try:
-            response: web.StreamResponse = await verify(request, authenticated)
+            response: web.StreamResponse = await verify(request, verified)
             return response
         except web.HTTPException as exc:
             if reached or exc.status not in (401, 403) or _TOKEN_KEY not in request:
                 raise
         # aiohttp-jwt rejected the token without leeway: decide with the full
         # rules (this also gives the precise reason for the log line).
-        request[CLAIMS_KEY] = decode_claims(request[_TOKEN_KEY], settings)
-        return await authenticated(request)
+        return await accept(request, decode_claims(request[_TOKEN_KEY], settings))
 
     return middleware
 
@@ -256,7 +264,7 @@ def roles(*allowed: Role) -> Callable[[Handler], Handler]:
         @functools.wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
             principal = request.get(PRINCIPAL_KEY)
-            if not isinstance(principal, Principal):
+            if principal is None:
                 raise AuthenticationFailed("authentication required")
             if principal.role not in allowed:
                 raise ProblemError("FORBIDDEN", f"not allowed for role {principal.role}")
@@ -269,10 +277,9 @@ def roles(*allowed: Role) -> Callable[[Handler], Handler]:
 
 def principal(request: web.Request) -> Principal:
     """The request's verified ``Principal``; raises ``AuthenticationFailed`` if there is none."""
-    value = request.get(PRINCIPAL_KEY)
-    if not isinstance(value, Principal):
+    if PRINCIPAL_KEY not in request:
         raise AuthenticationFailed("authentication required")
-    return value
+    return request[PRINCIPAL_KEY]
 
 
 def issue_token(

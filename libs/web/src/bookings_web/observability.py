@@ -15,7 +15,7 @@ from typing import Any, Final
 import structlog
 from aiohttp import web
 from bookings_common.logging import REQUEST_ID_KEY, get_logger, sane_request_id
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
@@ -29,7 +29,6 @@ async def request_id_middleware(request: web.Request, handler: Any) -> web.Strea
     """Bind ``requestId`` for the request's duration, set ``X-Request-ID`` on the response
     and log one ``http.request`` line (method, path, status, duration in ms)."""
     request_id = sane_request_id(request.headers.get(REQUEST_ID_HEADER))
-    request[REQUEST_ID_KEY] = request_id
     started = time.perf_counter()
     status = 500
     with structlog.contextvars.bound_contextvars(**{REQUEST_ID_KEY: request_id}):
@@ -60,8 +59,8 @@ def route_name(request: web.Request) -> str:
 
 
 class HttpMetrics:
-    """``http_requests_total{method,route,status}`` and
-    ``http_request_duration_seconds{method,route}`` (seconds) in ``registry``."""
+    """``http_requests_total{method,route,status}``, ``http_request_duration_seconds``
+    and ``http_requests_in_progress`` (both ``{method,route}``) in ``registry``."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -78,12 +77,21 @@ class HttpMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.in_progress = Gauge(
+            "http_requests_in_progress",
+            "HTTP requests being answered now.",
+            ("method", "route"),
+            registry=self.registry,
+        )
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         """Record one count and one latency sample per request, errors included."""
         started = time.perf_counter()
         status = 500
+        route = route_name(request)
+        in_progress = self.in_progress.labels(request.method, route)
+        in_progress.inc()
         try:
             response: web.StreamResponse = await handler(request)
             status = response.status
@@ -92,7 +100,7 @@ class HttpMetrics:
             status = exc.status
             raise
         finally:
-            route = route_name(request)
+            in_progress.dec()
             self.requests.labels(request.method, route, str(status)).inc()
             self.latency.labels(request.method, route).observe(time.perf_counter() - started)
 
