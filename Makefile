@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 PACKAGES := libs/common libs/proto libs/web services/booking-core services/gateway
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install lock proto proto-check migrate seed lint test test-unit test-integration run-core clean
+.PHONY: help install lock proto proto-check migrate seed lint test test-unit test-integration run-core run-gateway token clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -64,6 +64,13 @@ test-integration: $(INSTALLED) ## integration tests only
 
 run-core: seed ## migrate, seed, then run booking-core on GRPC_PORT (50051)
 	$(BIN)/booking-core
+
+run-gateway: $(INSTALLED) .env ## run the REST gateway on PORT (8080), calling CORE_GRPC_TARGET
+	$(BIN)/gateway
+
+token: $(INSTALLED) .env ## print a development token: make token ROLE=customer|provider ID=<uuid>
+	@test -n "$(ROLE)" -a -n "$(ID)" || { echo "usage: make token ROLE=customer|provider ID=<uuid>" >&2; exit 2; }
+	@$(BIN)/python -m gateway.token --role "$(ROLE)" --id "$(ID)"
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
