@@ -420,3 +420,43 @@ async def test_cors_allows_only_the_configured_origins(
         "/bookings", headers={**customer_auth(customer), "Origin": "https://evil.example"}
     )
     assert "Access-Control-Allow-Origin" not in plain.headers
+
+
+async def test_unexpected_errors_are_a_generic_500_and_roles_are_enforced(
+    aiohttp_client: Any,
+) -> None:
+    from aiohttp import web
+    from bookings_web.auth import JwtSettings, Role, authentication_middleware, roles
+    from bookings_web.observability import request_id_middleware
+    from bookings_web.problems import problem_middleware
+
+    from .harness import JWT_SECRET
+
+    async def explode(_request: web.Request) -> web.Response:
+        raise RuntimeError("password=hunter2 SELECT * FROM bookings")
+
+    @roles(Role.PROVIDER)
+    async def providers_only(_request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app = web.Application(
+        middlewares=[
+            request_id_middleware,
+            problem_middleware,
+            authentication_middleware(JwtSettings("HS256", JWT_SECRET), public_paths=["/boom"]),
+        ]
+    )
+    app.router.add_get("/boom", explode)
+    app.router.add_get("/providers", providers_only)
+    client = await aiohttp_client(app)
+
+    boom = await client.get("/boom", headers={"X-Request-ID": "boom-1"})
+    data = await problem(boom, 500, "INTERNAL")
+    assert data["detail"] == "Internal server error" and data["requestId"] == "boom-1"
+    assert "hunter2" not in json.dumps(data) and "SELECT" not in json.dumps(data)
+
+    customer_id = str(uuid.uuid4())
+    as_customer = {"Authorization": f"Bearer {make_token('customer', customer_id)}"}
+    await problem(await client.get("/providers", headers=as_customer), 403, "FORBIDDEN")
+    as_provider = {"Authorization": f"Bearer {make_token('provider', customer_id)}"}
+    assert (await client.get("/providers", headers=as_provider)).status == 200
