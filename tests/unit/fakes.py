@@ -35,6 +35,7 @@ from booking_core.domain.model import (
     Owner,
     Provider,
     Reminder,
+    ReminderState,
 )
 from booking_core.service_layer.cursors import CursorCodec
 from booking_core.service_layer.handlers import BookingRules, BookingService
@@ -78,6 +79,7 @@ class FakeDatabase:
     bookings: dict[UUID, Booking] = field(default_factory=dict)
     reminders: dict[UUID, ReminderRecord] = field(default_factory=dict)
     events: list[LoggedEvent] = field(default_factory=list)
+    published_event_ids: set[int] = field(default_factory=set)
     commits: int = 0
     # An insert that violates both the key and the overlap constraint reports
     # one of them; PostgreSQL does not promise which.
@@ -234,6 +236,18 @@ class FakeReminderRepository:
             raise ValueError("violates reminders_pkey")
         self._uow.pending_reminders[reminder.booking_id] = ReminderRecord(reminder)
 
+    async def get(self, booking_id: UUID, *, for_update: bool = False) -> Reminder | None:
+        record = self._uow.visible_reminders().get(booking_id)
+        if record is None:
+            return None
+        if for_update:
+            self._uow.locked.append(booking_id)
+        return replace(record.reminder, state=ReminderState(record.state))
+
+    async def mark_sent(self, booking_id: UUID, *, now: datetime) -> None:
+        record = self._uow.visible_reminders()[booking_id]
+        self._uow.pending_reminders[booking_id] = replace(record, state="sent")
+
     async def cancel(self, booking_id: UUID) -> None:
         record = self._uow.visible_reminders().get(booking_id)
         if record is not None and record.state in {"scheduled", "enqueued"}:
@@ -266,6 +280,16 @@ class FakeEventLog:
 
         rows = sorted((e for e in self._db.events if owned(e) and e.id > after_id), key=_event_id)
         return rows[:limit]
+
+    async def find(self, booking_id: UUID, event_type: str) -> tuple[LoggedEvent, bool] | None:
+        for event in sorted(self._db.events, key=_event_id):
+            if event.booking_id == booking_id and event.type == event_type:
+                return event, event.id in self._db.published_event_ids
+        return None
+
+    async def mark_published(self, event_id: int) -> None:
+        if any(e.id == event_id for e in self._db.events):
+            self._db.published_event_ids.add(event_id)
 
 
 def _event_id(event: LoggedEvent) -> int:

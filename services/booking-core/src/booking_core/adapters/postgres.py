@@ -35,6 +35,7 @@ from booking_core.domain.model import (
     Owner,
     Provider,
     Reminder,
+    ReminderState,
 )
 from booking_core.service_layer.ports import DuplicateIdempotencyKey
 
@@ -228,6 +229,22 @@ class SqlReminderRepository:
             )
         )
 
+    async def get(self, booking_id: UUID, *, for_update: bool = False) -> Reminder | None:
+        query = sa.select(reminders).where(reminders.c.booking_id == booking_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).mappings().first()
+        if row is None:
+            return None
+        return Reminder(row["booking_id"], row["due_at"], ReminderState(row["state"]))
+
+    async def mark_sent(self, booking_id: UUID, *, now: datetime) -> None:
+        await self._conn.execute(
+            reminders.update()
+            .where(reminders.c.booking_id == booking_id)
+            .values(state="sent", sent_at=now)
+        )
+
     async def cancel(self, booking_id: UUID) -> None:
         await self._conn.execute(
             reminders.update()
@@ -293,6 +310,23 @@ class SqlEventLog:
             .limit(limit)
         )
         return [logged_event(row) for row in (await self._conn.execute(query)).mappings()]
+
+    async def find(self, booking_id: UUID, event_type: str) -> tuple[LoggedEvent, bool] | None:
+        query = (
+            sa.select(events)
+            .where(events.c.booking_id == booking_id, events.c.type == event_type)
+            .order_by(events.c.id)
+            .limit(1)
+        )
+        row = (await self._conn.execute(query)).mappings().first()
+        return None if row is None else (logged_event(row), row["published_at"] is not None)
+
+    async def mark_published(self, event_id: int) -> None:
+        await self._conn.execute(
+            events.update()
+            .where(events.c.id == event_id, events.c.published_at.is_(None))
+            .values(published_at=sa.func.now())
+        )
 
 
 class SqlUnitOfWork:

@@ -93,6 +93,7 @@ events = sa.Table(
 )
 sa.Index("ix_events_customer_id", events.c.customer_id, events.c.id)
 sa.Index("ix_events_provider_id", events.c.provider_id, events.c.id)
+sa.Index("ix_events_booking_id", events.c.booking_id, events.c.id)
 sa.Index("ix_events_unpublished", events.c.id, postgresql_where=events.c.published_at.is_(None))
 
 reminders = sa.Table(

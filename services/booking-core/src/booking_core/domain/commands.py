@@ -61,3 +61,15 @@ class ListEvents:
     limit: int
     customer_id: UUID | None = None
     provider_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimReminder:
+    actor: Actor
+    booking_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class MarkEventPublished:
+    actor: Actor
+    event_id: int

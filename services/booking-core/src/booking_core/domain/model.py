@@ -216,6 +216,15 @@ class Booking:
             "status": self.status.value,
         }
 
+    def reminder_data(self) -> dict[str, Any]:
+        """The ``data`` of booking.reminder.due events."""
+        return {
+            "bookingId": str(self.id),
+            "providerId": str(self.provider_id),
+            "customerId": str(self.customer_id),
+            "startTime": format_time(self.start_time),
+        }
+
     def copy(self) -> Booking:
         return replace(self)
 
@@ -262,12 +271,37 @@ class LoggedEvent:
     request_id: str | None = field(default=None)
 
 
+class ReminderState(StrEnum):
+    """``scheduled`` (in PostgreSQL only) -> ``enqueued`` (a dramatiq message is on its
+    way) -> ``sent``; or ``cancelled`` with its booking."""
+
+    SCHEDULED = "scheduled"
+    ENQUEUED = "enqueued"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+
+
+class ClaimOutcome(StrEnum):
+    """What a reminder claim found (see ``BookingService.claim_reminder``)."""
+
+    CLAIMED = "claimed"
+    ALREADY_SENT = "already_sent"
+    CANCELLED = "cancelled"
+    NOT_DUE = "not_due"
+
+
+# A message may arrive this early (clocks of the enqueuing and consuming hosts
+# differ by a little) and still be claimed.
+CLAIM_EARLY_TOLERANCE = timedelta(seconds=1)
+
+
 @dataclass(frozen=True, slots=True)
 class Reminder:
     """The reminder of one booking; its dramatiq job id is ``reminder:{booking_id}``."""
 
     booking_id: UUID
     due_at: datetime
+    state: ReminderState = ReminderState.SCHEDULED
 
     @property
     def job_id(self) -> str:

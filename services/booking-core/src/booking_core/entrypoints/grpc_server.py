@@ -39,7 +39,15 @@ from booking_core.domain.errors import (
     PermissionDenied,
     Unavailable,
 )
-from booking_core.domain.model import Actor, Booking, BookingStatus, ListType, LoggedEvent, TimeSlot
+from booking_core.domain.model import (
+    Actor,
+    Booking,
+    BookingStatus,
+    ClaimOutcome,
+    ListType,
+    LoggedEvent,
+    TimeSlot,
+)
 from booking_core.service_layer.handlers import BookingService
 
 log = get_logger("booking_core.grpc")
@@ -304,3 +312,32 @@ class BookingServicer(pb.BookingServiceBase):
             )
         )
         return pb.ListEventsResponse(events=[event_to_pb(e) for e in events])
+
+    @_rpc
+    async def claim_reminder(self, message: pb.ClaimReminderRequest) -> pb.ClaimReminderResponse:
+        result = await self.service.claim_reminder(
+            commands.ClaimReminder(_actor(message.actor), _uuid(message.booking_id, "booking_id"))
+        )
+        return pb.ClaimReminderResponse(
+            outcome=_CLAIM_OUTCOMES[result.outcome],
+            event=event_to_pb(result.event) if result.event is not None else None,
+            published=result.published,
+            due_at=result.due_at,
+        )
+
+    @_rpc
+    async def mark_event_published(
+        self, message: pb.MarkEventPublishedRequest
+    ) -> pb.MarkEventPublishedResponse:
+        await self.service.mark_event_published(
+            commands.MarkEventPublished(_actor(message.actor), message.event_id)
+        )
+        return pb.MarkEventPublishedResponse()
+
+
+_CLAIM_OUTCOMES = {
+    ClaimOutcome.CLAIMED: pb.ClaimOutcome.CLAIMED,
+    ClaimOutcome.ALREADY_SENT: pb.ClaimOutcome.ALREADY_SENT,
+    ClaimOutcome.CANCELLED: pb.ClaimOutcome.CANCELLED,
+    ClaimOutcome.NOT_DUE: pb.ClaimOutcome.NOT_DUE,
+}

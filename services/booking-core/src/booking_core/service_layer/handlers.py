@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bookings_common.events import BOOKING_CANCELLED, BOOKING_CREATED
+from bookings_common.events import BOOKING_CANCELLED, BOOKING_CREATED, BOOKING_REMINDER_DUE
 from bookings_common.logging import current_request_id
 
 from booking_core.domain import commands
@@ -22,15 +22,18 @@ from booking_core.domain.errors import (
     PermissionDenied,
 )
 from booking_core.domain.model import (
+    CLAIM_EARLY_TOLERANCE,
     MAX_CANCEL_REASON_LENGTH,
     MAX_NAME_LENGTH,
     Booking,
     BookingStatus,
+    ClaimOutcome,
     Customer,
     LoggedEvent,
     NewEvent,
     Provider,
     Reminder,
+    ReminderState,
     reminder_due_at,
     request_fingerprint,
     resolve_owner,
@@ -60,6 +63,17 @@ class BookingRules:
 class CreateResult:
     booking: Booking
     replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    """``event`` is set for CLAIMED and ALREADY_SENT; ``published`` tells whether it
+    reached Redis; ``due_at`` is the reminder's due time."""
+
+    outcome: ClaimOutcome
+    due_at: datetime
+    event: LoggedEvent | None = None
+    published: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +268,63 @@ class BookingService:
             raise InvalidArgument("limit", f"must be between 1 and {MAX_EVENTS_PAGE_SIZE}")
         async with self._uow() as uow:
             return await uow.events.list_after(owner, cmd.after_id, cmd.limit)
+
+    async def claim_reminder(self, cmd: commands.ClaimReminder) -> ClaimResult:
+        """Claim a due reminder of an active booking, atomically and idempotently.
+
+        In one transaction, with the reminder row locked: a cancelled reminder
+        or booking gives CANCELLED; a sent one gives ALREADY_SENT with the
+        event written when it was claimed; one due later than
+        ``CLAIM_EARLY_TOLERANCE`` from now gives NOT_DUE; otherwise the
+        booking.reminder.due event is appended, the reminder marked sent, and
+        CLAIMED returned with the event. The event is not handed to the
+        publisher: the caller publishes it (and the outbox relay does if the
+        caller dies first). Raises ``PermissionDenied`` (not a service) and
+        ``NotFound`` (no reminder).
+        """
+        if not cmd.actor.is_service:
+            raise PermissionDenied("only a trusted service may claim reminders")
+        async with self._uow() as uow:
+            reminder = await uow.reminders.get(cmd.booking_id, for_update=True)
+            if reminder is None:
+                raise NotFound("the booking has no reminder")
+            if reminder.state is ReminderState.SENT:
+                found = await uow.events.find(cmd.booking_id, BOOKING_REMINDER_DUE)
+                event, published = found if found else (None, False)
+                return ClaimResult(ClaimOutcome.ALREADY_SENT, reminder.due_at, event, published)
+            booking = await uow.bookings.get(cmd.booking_id)
+            if (
+                reminder.state is ReminderState.CANCELLED
+                or booking is None
+                or not booking.is_active
+            ):
+                return ClaimResult(ClaimOutcome.CANCELLED, reminder.due_at)
+            now = self._clock()
+            if reminder.due_at > now + CLAIM_EARLY_TOLERANCE:
+                return ClaimResult(ClaimOutcome.NOT_DUE, reminder.due_at)
+            await uow.reminders.mark_sent(cmd.booking_id, now=now)
+            uow.append_event(
+                NewEvent(
+                    type=BOOKING_REMINDER_DUE,
+                    booking_id=booking.id,
+                    provider_id=booking.provider_id,
+                    customer_id=booking.customer_id,
+                    data=booking.reminder_data(),
+                    request_id=current_request_id(),
+                )
+            )
+            (event,) = await uow.commit()
+        return ClaimResult(ClaimOutcome.CLAIMED, reminder.due_at, event, published=False)
+
+    async def mark_event_published(self, cmd: commands.MarkEventPublished) -> None:
+        """Record that an event reached Redis (services only; idempotent)."""
+        if not cmd.actor.is_service:
+            raise PermissionDenied("only a trusted service may mark events published")
+        if cmd.event_id < 1:
+            raise InvalidArgument("event_id", "must be positive")
+        async with self._uow() as uow:
+            await uow.events.mark_published(cmd.event_id)
+            await uow.commit()
 
     @staticmethod
     def _event(event_type: str, booking: Booking) -> NewEvent:

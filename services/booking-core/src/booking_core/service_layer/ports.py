@@ -52,6 +52,11 @@ class BookingRepository(Protocol):
 class ReminderRepository(Protocol):
     async def add(self, reminder: Reminder) -> None: ...
 
+    async def get(self, booking_id: UUID, *, for_update: bool = False) -> Reminder | None: ...
+
+    async def mark_sent(self, booking_id: UUID, *, now: datetime) -> None:
+        """Set the reminder's state to ``sent`` at ``now``."""
+
     async def cancel(self, booking_id: UUID) -> None:
         """Mark the booking's reminder cancelled unless it was already sent."""
 
@@ -69,6 +74,12 @@ class Directory(Protocol):
 class EventLog(Protocol):
     async def list_after(self, owner: Owner, after_id: int, limit: int) -> list[LoggedEvent]:
         """Committed events of ``owner`` with ``id > after_id``, ascending, at most ``limit``."""
+
+    async def find(self, booking_id: UUID, event_type: str) -> tuple[LoggedEvent, bool] | None:
+        """The booking's first event of ``event_type`` and whether it is published."""
+
+    async def mark_published(self, event_id: int) -> None:
+        """Record that the event reached Redis (no-op if it already had)."""
 
 
 class UnitOfWork(Protocol):

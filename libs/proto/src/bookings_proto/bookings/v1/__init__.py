@@ -11,6 +11,9 @@ __all__ = (
     "BookingStatus",
     "CancelBookingRequest",
     "CancelBookingResponse",
+    "ClaimOutcome",
+    "ClaimReminderRequest",
+    "ClaimReminderResponse",
     "CreateBookingRequest",
     "CreateBookingResponse",
     "Customer",
@@ -22,6 +25,8 @@ __all__ = (
     "ListEventsRequest",
     "ListEventsResponse",
     "ListType",
+    "MarkEventPublishedRequest",
+    "MarkEventPublishedResponse",
     "Provider",
     "RegisterCustomerRequest",
     "RegisterCustomerResponse",
@@ -76,6 +81,58 @@ class BookingStatus(betterproto2.Enum):
             "BOOKING_STATUS_UNSPECIFIED": 0,
             "BOOKING_STATUS_CONFIRMED": 1,
             "BOOKING_STATUS_CANCELLED": 2,
+        }
+
+
+class ClaimOutcome(betterproto2.Enum):
+    @betterproto2.staticproperty
+    @staticmethod
+    def DESCRIPTOR() -> EnumDescriptor:
+        return BOOKINGS_V1_BOOKINGS_PROTO_DESCRIPTOR.enum_types_by_name["ClaimOutcome"]
+
+    UNSPECIFIED = 0
+
+    CLAIMED = 1
+    """
+    The reminder was due and is now sent: `event` is its new
+    booking.reminder.due event, not yet published. Publish it, then call
+    MarkEventPublished.
+    """
+
+    ALREADY_SENT = 2
+    """
+    An earlier claim sent it: `event` is that same event; `published` says
+    whether it has reached Redis (if not, publishing it again is safe).
+    """
+
+    CANCELLED = 3
+    """
+    The booking was cancelled: nothing to send, ever.
+    """
+
+    NOT_DUE = 4
+    """
+    Not due yet (an early delivery): try again at `due_at`.
+    """
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "CLAIM_OUTCOME_UNSPECIFIED",
+            1: "CLAIM_OUTCOME_CLAIMED",
+            2: "CLAIM_OUTCOME_ALREADY_SENT",
+            3: "CLAIM_OUTCOME_CANCELLED",
+            4: "CLAIM_OUTCOME_NOT_DUE",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "CLAIM_OUTCOME_UNSPECIFIED": 0,
+            "CLAIM_OUTCOME_CLAIMED": 1,
+            "CLAIM_OUTCOME_ALREADY_SENT": 2,
+            "CLAIM_OUTCOME_CANCELLED": 3,
+            "CLAIM_OUTCOME_NOT_DUE": 4,
         }
 
 
@@ -239,6 +296,44 @@ class CancelBookingResponse(betterproto2.Message):
 
 
 default_message_pool.register_message("bookings.v1", "CancelBookingResponse", CancelBookingResponse)
+
+
+@dataclass(eq=False, repr=False)
+class ClaimReminderRequest(betterproto2.Message):
+    @betterproto2.staticproperty
+    @staticmethod
+    def DESCRIPTOR() -> Descriptor:
+        return BOOKINGS_V1_BOOKINGS_PROTO_DESCRIPTOR.message_types_by_name["ClaimReminderRequest"]
+
+    actor: "Actor | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+    booking_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("bookings.v1", "ClaimReminderRequest", ClaimReminderRequest)
+
+
+@dataclass(eq=False, repr=False)
+class ClaimReminderResponse(betterproto2.Message):
+    @betterproto2.staticproperty
+    @staticmethod
+    def DESCRIPTOR() -> Descriptor:
+        return BOOKINGS_V1_BOOKINGS_PROTO_DESCRIPTOR.message_types_by_name["ClaimReminderResponse"]
+
+    outcome: "ClaimOutcome" = betterproto2.field(
+        1, betterproto2.TYPE_ENUM, default_factory=lambda: ClaimOutcome(0)
+    )
+
+    event: "Event | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+
+    published: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
+
+    due_at: "datetime.datetime | None" = betterproto2.field(
+        4, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+    )
+
+
+default_message_pool.register_message("bookings.v1", "ClaimReminderResponse", ClaimReminderResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -476,6 +571,42 @@ class ListEventsResponse(betterproto2.Message):
 
 
 default_message_pool.register_message("bookings.v1", "ListEventsResponse", ListEventsResponse)
+
+
+@dataclass(eq=False, repr=False)
+class MarkEventPublishedRequest(betterproto2.Message):
+    @betterproto2.staticproperty
+    @staticmethod
+    def DESCRIPTOR() -> Descriptor:
+        return BOOKINGS_V1_BOOKINGS_PROTO_DESCRIPTOR.message_types_by_name[
+            "MarkEventPublishedRequest"
+        ]
+
+    actor: "Actor | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+    event_id: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
+
+
+default_message_pool.register_message(
+    "bookings.v1", "MarkEventPublishedRequest", MarkEventPublishedRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class MarkEventPublishedResponse(betterproto2.Message):
+    @betterproto2.staticproperty
+    @staticmethod
+    def DESCRIPTOR() -> Descriptor:
+        return BOOKINGS_V1_BOOKINGS_PROTO_DESCRIPTOR.message_types_by_name[
+            "MarkEventPublishedResponse"
+        ]
+
+    pass
+
+
+default_message_pool.register_message(
+    "bookings.v1", "MarkEventPublishedResponse", MarkEventPublishedResponse
+)
 
 
 @dataclass(eq=False, repr=False)
@@ -772,11 +903,65 @@ class BookingServiceStub(betterproto2_grpclib.ServiceStub):
             metadata=metadata,
         )
 
+    async def claim_reminder(
+        self,
+        message: "ClaimReminderRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ClaimReminderResponse":
+        """
+        Claims a booking's reminder for sending (the reminder worker calls it).
+        Atomic and idempotent: only an active booking's due, unsent reminder is
+        claimed, its booking.reminder.due event is written in the same
+        transaction, and a repeated claim returns that same event. An event left
+        unpublished (the worker died) is published by the outbox relay.
+        Service actors only.
+          INVALID_ARGUMENT   malformed booking id
+          PERMISSION_DENIED  actor is not a service
+          NOT_FOUND          the booking has no reminder
+          UNAVAILABLE        the database is unreachable
+        """
+
+        return await self._unary_unary(
+            "/bookings.v1.BookingService/ClaimReminder",
+            message,
+            ClaimReminderResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def mark_event_published(
+        self,
+        message: "MarkEventPublishedRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "MarkEventPublishedResponse":
+        """
+        Records that an event reached Redis, so the outbox relay does not publish
+        it again. Idempotent. Service actors only.
+          PERMISSION_DENIED  actor is not a service
+          UNAVAILABLE        the database is unreachable
+        """
+
+        return await self._unary_unary(
+            "/bookings.v1.BookingService/MarkEventPublished",
+            message,
+            MarkEventPublishedResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
 
 from ...google import protobuf as __google__protobuf__
 
 BOOKINGS_V1_BOOKINGS_PROTO_DESCRIPTOR = default_google_proto_descriptor_pool.AddSerializedFile(
-    b'\n\x1abookings/v1/bookings.proto\x12\x0bbookings.v1\x1a\x1fgoogle/protobuf/timestamp.proto"u\n\x05Actor\x12!\n\x0bcustomer_id\x18\x01 \x01(\tH\x00R\ncustomerId\x12!\n\x0bprovider_id\x18\x02 \x01(\tH\x00R\nproviderId\x12\x1a\n\x07service\x18\x03 \x01(\tH\x00R\x07serviceB\n\n\x08identity"\x8c\x04\n\x07Booking\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n\x0bprovider_id\x18\x02 \x01(\tR\nproviderId\x12\x1f\n\x0bcustomer_id\x18\x03 \x01(\tR\ncustomerId\x129\n\nstart_time\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\tstartTime\x125\n\x08end_time\x18\x05 \x01(\x0b2\x1a.google.protobuf.TimestampR\x07endTime\x122\n\x06status\x18\x06 \x01(\x0e2\x1a.bookings.v1.BookingStatusR\x06status\x12\x18\n\x07version\x18\x07 \x01(\x03R\x07version\x129\n\ncreated_at\x18\x08 \x01(\x0b2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n\nupdated_at\x18\t \x01(\x0b2\x1a.google.protobuf.TimestampR\tupdatedAt\x12=\n\x0ccancelled_at\x18\n \x01(\x0b2\x1a.google.protobuf.TimestampR\x0bcancelledAt\x12(\n\rcancel_reason\x18\x0b \x01(\tH\x00R\x0ccancelReason\x88\x01\x01B\x10\n\x0e_cancel_reason"\x86\x01\n\x08Provider\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n\ttime_zone\x18\x03 \x01(\tR\x08timeZone\x129\n\ncreated_at\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\tcreatedAt"\x7f\n\x08Customer\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n\x05email\x18\x03 \x01(\tR\x05email\x129\n\ncreated_at\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\tcreatedAt"\xe6\x01\n\x05Event\x12\x0e\n\x02id\x18\x01 \x01(\x03R\x02id\x12\x12\n\x04type\x18\x02 \x01(\tR\x04type\x12;\n\x0boccurred_at\x18\x03 \x01(\x0b2\x1a.google.protobuf.TimestampR\noccurredAt\x12\x1d\n\nbooking_id\x18\x04 \x01(\tR\tbookingId\x12\x1f\n\x0bprovider_id\x18\x05 \x01(\tR\nproviderId\x12\x1f\n\x0bcustomer_id\x18\x06 \x01(\tR\ncustomerId\x12\x1b\n\tdata_json\x18\x07 \x01(\tR\x08dataJson"\x9d\x02\n\x14CreateBookingRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1f\n\x0bprovider_id\x18\x02 \x01(\tR\nproviderId\x12\x1f\n\x0bcustomer_id\x18\x03 \x01(\tR\ncustomerId\x129\n\nstart_time\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\tstartTime\x125\n\x08end_time\x18\x05 \x01(\x0b2\x1a.google.protobuf.TimestampR\x07endTime\x12\'\n\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey"c\n\x15CreateBookingResponse\x12.\n\x07booking\x18\x01 \x01(\x0b2\x14.bookings.v1.BookingR\x07booking\x12\x1a\n\x08replayed\x18\x02 \x01(\x08R\x08replayed"\\\n\x11GetBookingRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1d\n\nbooking_id\x18\x02 \x01(\tR\tbookingId"D\n\x12GetBookingResponse\x12.\n\x07booking\x18\x01 \x01(\x0b2\x14.bookings.v1.BookingR\x07booking"\xda\x01\n\x13ListBookingsRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12)\n\x04type\x18\x02 \x01(\x0e2\x15.bookings.v1.ListTypeR\x04type\x12\x16\n\x06cursor\x18\x03 \x01(\tR\x06cursor\x12\x14\n\x05limit\x18\x04 \x01(\x05R\x05limit\x12\x1f\n\x0bcustomer_id\x18\x05 \x01(\tR\ncustomerId\x12\x1f\n\x0bprovider_id\x18\x06 \x01(\tR\nproviderId"i\n\x14ListBookingsResponse\x120\n\x08bookings\x18\x01 \x03(\x0b2\x14.bookings.v1.BookingR\x08bookings\x12\x1f\n\x0bnext_cursor\x18\x02 \x01(\tR\nnextCursor"w\n\x14CancelBookingRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1d\n\nbooking_id\x18\x02 \x01(\tR\tbookingId\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason"G\n\x15CancelBookingResponse\x12.\n\x07booking\x18\x01 \x01(\x0b2\x14.bookings.v1.BookingR\x07booking"t\n\x17RegisterProviderRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n\ttime_zone\x18\x03 \x01(\tR\x08timeZone"M\n\x18RegisterProviderResponse\x121\n\x08provider\x18\x01 \x01(\x0b2\x15.bookings.v1.ProviderR\x08provider"m\n\x17RegisterCustomerRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n\x05email\x18\x03 \x01(\tR\x05email"g\n\x18RegisterCustomerResponse\x121\n\x08customer\x18\x01 \x01(\x0b2\x15.bookings.v1.CustomerR\x08customer\x12\x18\n\x07created\x18\x02 \x01(\x08R\x07created"\xb0\x01\n\x11ListEventsRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x19\n\x08after_id\x18\x02 \x01(\x03R\x07afterId\x12\x14\n\x05limit\x18\x03 \x01(\x05R\x05limit\x12\x1f\n\x0bcustomer_id\x18\x04 \x01(\tR\ncustomerId\x12\x1f\n\x0bprovider_id\x18\x05 \x01(\tR\nproviderId"@\n\x12ListEventsResponse\x12*\n\x06events\x18\x01 \x03(\x0b2\x12.bookings.v1.EventR\x06events*i\n\rBookingStatus\x12\x1c\n\x1aBOOKING_STATUS_UNSPECIFIED\x12\x1c\n\x18BOOKING_STATUS_CONFIRMED\x10\x01\x12\x1c\n\x18BOOKING_STATUS_CANCELLED\x10\x02*O\n\x08ListType\x12\x17\n\x15LIST_TYPE_UNSPECIFIED\x12\x16\n\x12LIST_TYPE_UPCOMING\x10\x01\x12\x12\n\x0eLIST_TYPE_PAST\x10\x022\xf5\x04\n\x0eBookingService\x12V\n\rCreateBooking\x12!.bookings.v1.CreateBookingRequest\x1a".bookings.v1.CreateBookingResponse\x12M\n\nGetBooking\x12\x1e.bookings.v1.GetBookingRequest\x1a\x1f.bookings.v1.GetBookingResponse\x12S\n\x0cListBookings\x12 .bookings.v1.ListBookingsRequest\x1a!.bookings.v1.ListBookingsResponse\x12V\n\rCancelBooking\x12!.bookings.v1.CancelBookingRequest\x1a".bookings.v1.CancelBookingResponse\x12_\n\x10RegisterProvider\x12$.bookings.v1.RegisterProviderRequest\x1a%.bookings.v1.RegisterProviderResponse\x12_\n\x10RegisterCustomer\x12$.bookings.v1.RegisterCustomerRequest\x1a%.bookings.v1.RegisterCustomerResponse\x12M\n\nListEvents\x12\x1e.bookings.v1.ListEventsRequest\x1a\x1f.bookings.v1.ListEventsResponseb\x06proto3'
+    b'\n\x1abookings/v1/bookings.proto\x12\x0bbookings.v1\x1a\x1fgoogle/protobuf/timestamp.proto"u\n\x05Actor\x12!\n\x0bcustomer_id\x18\x01 \x01(\tH\x00R\ncustomerId\x12!\n\x0bprovider_id\x18\x02 \x01(\tH\x00R\nproviderId\x12\x1a\n\x07service\x18\x03 \x01(\tH\x00R\x07serviceB\n\n\x08identity"\x8c\x04\n\x07Booking\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n\x0bprovider_id\x18\x02 \x01(\tR\nproviderId\x12\x1f\n\x0bcustomer_id\x18\x03 \x01(\tR\ncustomerId\x129\n\nstart_time\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\tstartTime\x125\n\x08end_time\x18\x05 \x01(\x0b2\x1a.google.protobuf.TimestampR\x07endTime\x122\n\x06status\x18\x06 \x01(\x0e2\x1a.bookings.v1.BookingStatusR\x06status\x12\x18\n\x07version\x18\x07 \x01(\x03R\x07version\x129\n\ncreated_at\x18\x08 \x01(\x0b2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n\nupdated_at\x18\t \x01(\x0b2\x1a.google.protobuf.TimestampR\tupdatedAt\x12=\n\x0ccancelled_at\x18\n \x01(\x0b2\x1a.google.protobuf.TimestampR\x0bcancelledAt\x12(\n\rcancel_reason\x18\x0b \x01(\tH\x00R\x0ccancelReason\x88\x01\x01B\x10\n\x0e_cancel_reason"\x86\x01\n\x08Provider\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n\ttime_zone\x18\x03 \x01(\tR\x08timeZone\x129\n\ncreated_at\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\tcreatedAt"\x7f\n\x08Customer\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n\x05email\x18\x03 \x01(\tR\x05email\x129\n\ncreated_at\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\tcreatedAt"\xe6\x01\n\x05Event\x12\x0e\n\x02id\x18\x01 \x01(\x03R\x02id\x12\x12\n\x04type\x18\x02 \x01(\tR\x04type\x12;\n\x0boccurred_at\x18\x03 \x01(\x0b2\x1a.google.protobuf.TimestampR\noccurredAt\x12\x1d\n\nbooking_id\x18\x04 \x01(\tR\tbookingId\x12\x1f\n\x0bprovider_id\x18\x05 \x01(\tR\nproviderId\x12\x1f\n\x0bcustomer_id\x18\x06 \x01(\tR\ncustomerId\x12\x1b\n\tdata_json\x18\x07 \x01(\tR\x08dataJson"\x9d\x02\n\x14CreateBookingRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1f\n\x0bprovider_id\x18\x02 \x01(\tR\nproviderId\x12\x1f\n\x0bcustomer_id\x18\x03 \x01(\tR\ncustomerId\x129\n\nstart_time\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\tstartTime\x125\n\x08end_time\x18\x05 \x01(\x0b2\x1a.google.protobuf.TimestampR\x07endTime\x12\'\n\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey"c\n\x15CreateBookingResponse\x12.\n\x07booking\x18\x01 \x01(\x0b2\x14.bookings.v1.BookingR\x07booking\x12\x1a\n\x08replayed\x18\x02 \x01(\x08R\x08replayed"\\\n\x11GetBookingRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1d\n\nbooking_id\x18\x02 \x01(\tR\tbookingId"D\n\x12GetBookingResponse\x12.\n\x07booking\x18\x01 \x01(\x0b2\x14.bookings.v1.BookingR\x07booking"\xda\x01\n\x13ListBookingsRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12)\n\x04type\x18\x02 \x01(\x0e2\x15.bookings.v1.ListTypeR\x04type\x12\x16\n\x06cursor\x18\x03 \x01(\tR\x06cursor\x12\x14\n\x05limit\x18\x04 \x01(\x05R\x05limit\x12\x1f\n\x0bcustomer_id\x18\x05 \x01(\tR\ncustomerId\x12\x1f\n\x0bprovider_id\x18\x06 \x01(\tR\nproviderId"i\n\x14ListBookingsResponse\x120\n\x08bookings\x18\x01 \x03(\x0b2\x14.bookings.v1.BookingR\x08bookings\x12\x1f\n\x0bnext_cursor\x18\x02 \x01(\tR\nnextCursor"w\n\x14CancelBookingRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1d\n\nbooking_id\x18\x02 \x01(\tR\tbookingId\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason"G\n\x15CancelBookingResponse\x12.\n\x07booking\x18\x01 \x01(\x0b2\x14.bookings.v1.BookingR\x07booking"t\n\x17RegisterProviderRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n\ttime_zone\x18\x03 \x01(\tR\x08timeZone"M\n\x18RegisterProviderResponse\x121\n\x08provider\x18\x01 \x01(\x0b2\x15.bookings.v1.ProviderR\x08provider"m\n\x17RegisterCustomerRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n\x05email\x18\x03 \x01(\tR\x05email"g\n\x18RegisterCustomerResponse\x121\n\x08customer\x18\x01 \x01(\x0b2\x15.bookings.v1.CustomerR\x08customer\x12\x18\n\x07created\x18\x02 \x01(\x08R\x07created"\xb0\x01\n\x11ListEventsRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x19\n\x08after_id\x18\x02 \x01(\x03R\x07afterId\x12\x14\n\x05limit\x18\x03 \x01(\x05R\x05limit\x12\x1f\n\x0bcustomer_id\x18\x04 \x01(\tR\ncustomerId\x12\x1f\n\x0bprovider_id\x18\x05 \x01(\tR\nproviderId"@\n\x12ListEventsResponse\x12*\n\x06events\x18\x01 \x03(\x0b2\x12.bookings.v1.EventR\x06events"_\n\x14ClaimReminderRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1d\n\nbooking_id\x18\x02 \x01(\tR\tbookingId"\xc7\x01\n\x15ClaimReminderResponse\x123\n\x07outcome\x18\x01 \x01(\x0e2\x19.bookings.v1.ClaimOutcomeR\x07outcome\x12(\n\x05event\x18\x02 \x01(\x0b2\x12.bookings.v1.EventR\x05event\x12\x1c\n\tpublished\x18\x03 \x01(\x08R\tpublished\x121\n\x06due_at\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\x05dueAt"`\n\x19MarkEventPublishedRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x19\n\x08event_id\x18\x02 \x01(\x03R\x07eventId"\x1c\n\x1aMarkEventPublishedResponse*i\n\rBookingStatus\x12\x1c\n\x1aBOOKING_STATUS_UNSPECIFIED\x12\x1c\n\x18BOOKING_STATUS_CONFIRMED\x10\x01\x12\x1c\n\x18BOOKING_STATUS_CANCELLED\x10\x02*O\n\x08ListType\x12\x17\n\x15LIST_TYPE_UNSPECIFIED\x12\x16\n\x12LIST_TYPE_UPCOMING\x10\x01\x12\x12\n\x0eLIST_TYPE_PAST\x10\x02*\x9e\x01\n\x0cClaimOutcome\x12\x1b\n\x19CLAIM_OUTCOME_UNSPECIFIED\x12\x19\n\x15CLAIM_OUTCOME_CLAIMED\x10\x01\x12\x1e\n\x1aCLAIM_OUTCOME_ALREADY_SENT\x10\x02\x12\x1b\n\x17CLAIM_OUTCOME_CANCELLED\x10\x03\x12\x19\n\x15CLAIM_OUTCOME_NOT_DUE\x10\x042\xb4\x06\n\x0eBookingService\x12V\n\rCreateBooking\x12!.bookings.v1.CreateBookingRequest\x1a".bookings.v1.CreateBookingResponse\x12M\n\nGetBooking\x12\x1e.bookings.v1.GetBookingRequest\x1a\x1f.bookings.v1.GetBookingResponse\x12S\n\x0cListBookings\x12 .bookings.v1.ListBookingsRequest\x1a!.bookings.v1.ListBookingsResponse\x12V\n\rCancelBooking\x12!.bookings.v1.CancelBookingRequest\x1a".bookings.v1.CancelBookingResponse\x12_\n\x10RegisterProvider\x12$.bookings.v1.RegisterProviderRequest\x1a%.bookings.v1.RegisterProviderResponse\x12_\n\x10RegisterCustomer\x12$.bookings.v1.RegisterCustomerRequest\x1a%.bookings.v1.RegisterCustomerResponse\x12M\n\nListEvents\x12\x1e.bookings.v1.ListEventsRequest\x1a\x1f.bookings.v1.ListEventsResponse\x12V\n\rClaimReminder\x12!.bookings.v1.ClaimReminderRequest\x1a".bookings.v1.ClaimReminderResponse\x12e\n\x12MarkEventPublished\x12&.bookings.v1.MarkEventPublishedRequest\x1a\'.bookings.v1.MarkEventPublishedResponseb\x06proto3'
 )
 
 
@@ -868,6 +1053,34 @@ class BookingServiceBase(betterproto2_grpclib.ServiceBase):
 
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
+    async def claim_reminder(self, message: "ClaimReminderRequest") -> "ClaimReminderResponse":
+        """
+        Claims a booking's reminder for sending (the reminder worker calls it).
+        Atomic and idempotent: only an active booking's due, unsent reminder is
+        claimed, its booking.reminder.due event is written in the same
+        transaction, and a repeated claim returns that same event. An event left
+        unpublished (the worker died) is published by the outbox relay.
+        Service actors only.
+          INVALID_ARGUMENT   malformed booking id
+          PERMISSION_DENIED  actor is not a service
+          NOT_FOUND          the booking has no reminder
+          UNAVAILABLE        the database is unreachable
+        """
+
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
+    async def mark_event_published(
+        self, message: "MarkEventPublishedRequest"
+    ) -> "MarkEventPublishedResponse":
+        """
+        Records that an event reached Redis, so the outbox relay does not publish
+        it again. Idempotent. Service actors only.
+          PERMISSION_DENIED  actor is not a service
+          UNAVAILABLE        the database is unreachable
+        """
+
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
     async def __rpc_create_booking(
         self, stream: "grpclib.server.Stream[CreateBookingRequest, CreateBookingResponse]"
     ) -> None:
@@ -924,6 +1137,22 @@ class BookingServiceBase(betterproto2_grpclib.ServiceBase):
         response = await self.list_events(request)
         await stream.send_message(response)
 
+    async def __rpc_claim_reminder(
+        self, stream: "grpclib.server.Stream[ClaimReminderRequest, ClaimReminderResponse]"
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        response = await self.claim_reminder(request)
+        await stream.send_message(response)
+
+    async def __rpc_mark_event_published(
+        self, stream: "grpclib.server.Stream[MarkEventPublishedRequest, MarkEventPublishedResponse]"
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        response = await self.mark_event_published(request)
+        await stream.send_message(response)
+
     def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
         return {
             "/bookings.v1.BookingService/CreateBooking": grpclib.const.Handler(
@@ -967,5 +1196,17 @@ class BookingServiceBase(betterproto2_grpclib.ServiceBase):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 ListEventsRequest,
                 ListEventsResponse,
+            ),
+            "/bookings.v1.BookingService/ClaimReminder": grpclib.const.Handler(
+                self.__rpc_claim_reminder,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                ClaimReminderRequest,
+                ClaimReminderResponse,
+            ),
+            "/bookings.v1.BookingService/MarkEventPublished": grpclib.const.Handler(
+                self.__rpc_mark_event_published,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                MarkEventPublishedRequest,
+                MarkEventPublishedResponse,
             ),
         }
