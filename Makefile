@@ -8,10 +8,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := libs/common libs/proto libs/web services/booking-core services/gateway
+PACKAGES := libs/common libs/proto libs/web services/booking-core services/gateway services/reminder-worker
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install lock proto proto-check migrate seed lint test test-unit test-integration run-core run-gateway token clean
+.PHONY: help install lock proto proto-check migrate seed lint test test-unit test-integration run-core run-gateway run-worker token clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -36,6 +36,8 @@ lock: $(INSTALLED) ## re-resolve dependencies into requirements/*.lock (needs uv
 	    --format requirements-txt --no-header -o requirements/booking-core.lock
 	$(BIN)/uv export --quiet --frozen --package gateway --no-emit-workspace --no-dev \
 	    --format requirements-txt --no-header -o requirements/gateway.lock
+	$(BIN)/uv export --quiet --frozen --package reminder-worker --no-emit-workspace --no-dev \
+	    --format requirements-txt --no-header -o requirements/reminder-worker.lock
 	rm -f uv.lock
 
 proto: $(INSTALLED) ## regenerate libs/proto from protos/ with betterproto2
@@ -67,6 +69,12 @@ run-core: seed ## migrate, seed, then run booking-core on GRPC_PORT (50051)
 
 run-gateway: $(INSTALLED) .env ## run the REST gateway on PORT (8080), calling CORE_GRPC_TARGET
 	$(BIN)/gateway
+
+# dramatiq_worker_timeout: idle consumers poll every 100 ms (dramatiq's default is
+# 1000), which bounds how late a reminder can be.
+run-worker: $(INSTALLED) .env ## run the reminder worker (dramatiq, queue reminders)
+	dramatiq_worker_timeout=$${dramatiq_worker_timeout:-100} $(BIN)/dramatiq reminder_worker.broker \
+	    --processes $${WORKER_PROCESSES:-1} --threads $${WORKER_THREADS:-8} --queues reminders --skip-logging
 
 token: $(INSTALLED) .env ## print a development token: make token ROLE=customer|provider ID=<uuid>
 	@test -n "$(ROLE)" -a -n "$(ID)" || { echo "usage: make token ROLE=customer|provider ID=<uuid>" >&2; exit 2; }

@@ -3,8 +3,9 @@
 PostgreSQL and Redis are the real local servers. ``TEST_ADMIN_DATABASE_URL``
 (default ``postgresql://postgres@127.0.0.1:5432/postgres``) is used to create
 and drop one database per test session, so runs never touch real data and
-never see each other's. ``REDIS_URL`` (default ``redis://127.0.0.1:6379/0``)
-is the Redis the shared booking-core publishes to.
+never see each other's. ``TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``)
+is the Redis the shared booking-core publishes to and enqueues reminder jobs in;
+the session empties that database when it ends.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get(
     "TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Database 15, not 0: booking-core enqueues reminder jobs there, and a worker
+# of a development system (on database 0) must never run them.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SERVICE = pb.Actor(service="integration-tests")
 
 
@@ -88,6 +91,19 @@ async def database_url() -> AsyncIterator[str]:
     """A freshly created and migrated database for this session."""
     async with fresh_database() as url:
         yield url
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def empty_test_redis_database() -> AsyncIterator[None]:
+    """Drop the reminder jobs the session's booking-cores enqueued."""
+    yield
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture(scope="session")

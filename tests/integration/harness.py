@@ -61,6 +61,7 @@ class ServiceProcess:
     """
 
     module = ""
+    args: tuple[str, ...] = ()
     port: int
 
     def __init__(self, log_path: Path, env: dict[str, str]) -> None:
@@ -72,7 +73,7 @@ class ServiceProcess:
         """Start the process and return at once."""
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module],
+            [sys.executable, "-m", self.module, *self.args],
             env=self.env,
             cwd=self.log_path.parent,
             stdout=self._log,
@@ -309,3 +310,38 @@ class GatewayProcess(ServiceProcess):
             session.get(f"{self.url}/health") as response,
         ):
             return response.status == 200
+
+
+class WorkerProcess(ServiceProcess):
+    """The reminder worker, started the way users start it: ``dramatiq reminder_worker.broker``."""
+
+    module = "dramatiq"
+    args = ("reminder_worker.broker", "--processes", "1", "--threads", "4", "--skip-logging")
+
+    def __init__(self, core_port: int, redis_url: str, log_path: Path, **extra_env: str) -> None:
+        prometheus_db = log_path.parent / f"prometheus-{log_path.stem}"
+        prometheus_db.mkdir(exist_ok=True)
+        super().__init__(
+            log_path,
+            {
+                "CORE_GRPC_TARGET": f"127.0.0.1:{core_port}",
+                "REDIS_URL": redis_url,
+                "dramatiq_worker_timeout": "100",
+                "dramatiq_prom_port": str(free_port()),
+                "dramatiq_prom_db": str(prometheus_db),
+                **extra_env,
+            },
+        )
+        self._ready_lines = 0
+
+    def launch(self) -> subprocess.Popen[bytes]:
+        self._ready_lines = self._count_ready()
+        return super().launch()
+
+    def _count_ready(self) -> int:
+        if not self.log_path.exists():
+            return 0
+        return self.log_path.read_text().count("ready for action")
+
+    async def is_ready(self) -> bool:
+        return self._count_ready() > self._ready_lines

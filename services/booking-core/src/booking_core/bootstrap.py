@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bookings_common.events import BOOKING_CREATED
 from bookings_common.logging import get_logger
 from bookings_proto.google_proto_descriptor_pool import default_google_proto_descriptor_pool
+from dramatiq.brokers.redis import RedisBroker
 from google.protobuf.descriptor_pool import DescriptorPool
 from grpclib.events import RecvRequest, SendTrailingMetadata, listen
 from grpclib.health.check import ServiceStatus
@@ -28,6 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .adapters.outbox import OutboxPublisher
 from .adapters.postgres import SqlUnitOfWork, create_engine
+from .adapters.reminder_scheduler import ReminderScheduler
+from .domain.model import LoggedEvent
 from .entrypoints.grpc_server import BookingServicer, CallGuard
 from .service_layer.cursors import CursorCodec
 from .service_layer.handlers import BookingRules, BookingService
@@ -56,6 +60,36 @@ def build_service(
             max_duration=timedelta(seconds=settings.max_booking_duration_seconds),
         ),
     )
+
+
+class WakingPublisher:
+    """The outbox publisher, plus a wake-up of the reminder scheduler when a new
+    booking's reminder is due before the scheduler's next tick (so it fires on time)."""
+
+    def __init__(
+        self,
+        outbox: EventPublisher,
+        scheduler: ReminderScheduler,
+        *,
+        lead: timedelta,
+        tick: timedelta,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._outbox = outbox
+        self._scheduler = scheduler
+        self._lead = lead
+        self._tick = tick
+        self._clock = clock
+
+    def publish_committed(self, events: Sequence[LoggedEvent]) -> None:
+        self._outbox.publish_committed(events)
+        soon = self._clock() + self._tick + self._lead
+        for event in events:
+            if event.type == BOOKING_CREATED and (
+                datetime.fromisoformat(event.data["startTime"]) <= soon
+            ):
+                self._scheduler.wake()
+                return
 
 
 def _reflection_pool() -> DescriptorPool:
@@ -92,8 +126,24 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
 
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
     redis = Redis.from_url(settings.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0)
-    publisher = OutboxPublisher(
+    outbox = OutboxPublisher(
         redis, engine, relay_min_age=timedelta(seconds=settings.outbox_relay_min_age_seconds)
+    )
+    broker = RedisBroker(  # type: ignore[no-untyped-call]
+        url=settings.redis_url, middleware=[], socket_connect_timeout=1.0, socket_timeout=2.0
+    )
+    scheduler = ReminderScheduler(
+        engine,
+        broker,
+        utc_now,
+        horizon=timedelta(seconds=settings.reminder_horizon_seconds),
+        redeliver_after=timedelta(seconds=settings.reminder_redelivery_seconds),
+    )
+    publisher = WakingPublisher(
+        outbox,
+        scheduler,
+        lead=timedelta(seconds=settings.reminder_lead_seconds),
+        tick=timedelta(seconds=settings.reminder_scheduler_interval_seconds),
     )
     guard = CallGuard(settings.internal_token)
     servicer = BookingServicer(build_service(engine, publisher, settings), guard)
@@ -107,9 +157,13 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     listen(server, SendTrailingMetadata, guard.on_send_trailing_metadata)
 
     tasks = [
-        asyncio.create_task(publisher.run(), name="outbox-drain"),
+        asyncio.create_task(outbox.run(), name="outbox-drain"),
         asyncio.create_task(
-            publisher.run_relay(settings.outbox_relay_interval_seconds), name="outbox-relay"
+            outbox.run_relay(settings.outbox_relay_interval_seconds), name="outbox-relay"
+        ),
+        asyncio.create_task(
+            scheduler.run(settings.reminder_scheduler_interval_seconds),
+            name="reminder-scheduler",
         ),
     ]
     try:
@@ -122,7 +176,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         drained = await _within(settings.shutdown_grace_seconds, guard.wait_idle())
         server.close()
         await server.wait_closed()
-        await _within(2.0, publisher.join())
+        await _within(2.0, outbox.join())
         log.info("booking_core.stopped", drained=drained)
     finally:
         for task in tasks:
@@ -131,4 +185,5 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await redis.aclose()
+        broker.close()
         await engine.dispose()

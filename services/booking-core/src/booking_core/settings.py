@@ -28,6 +28,9 @@ class Settings:
     outbox_relay_min_age_seconds: float = 5.0
     shutdown_grace_seconds: float = 10.0
     log_level: str = "INFO"
+    reminder_horizon_seconds: float = 60.0
+    reminder_scheduler_interval_seconds: float = 1.0
+    reminder_redelivery_seconds: float = 15.0
 
     @classmethod
     def from_env(cls, env: Env) -> Settings:
@@ -63,6 +66,17 @@ class Settings:
             ),
             shutdown_grace_seconds=env.float("SHUTDOWN_GRACE_SECONDS", 10.0, validate=Range(min=0)),
             log_level=env.str("LOG_LEVEL", "INFO"),
+            reminder_horizon_seconds=env.float(
+                "REMINDER_HORIZON_SECONDS", 60.0, validate=Range(min=0)
+            ),
+            reminder_scheduler_interval_seconds=env.float(
+                "REMINDER_SCHEDULER_INTERVAL_SECONDS",
+                1.0,
+                validate=Range(min=0, min_inclusive=False),
+            ),
+            reminder_redelivery_seconds=env.float(
+                "REMINDER_REDELIVERY_SECONDS", 15.0, validate=Range(min=0, min_inclusive=False)
+            ),
         )
 
 

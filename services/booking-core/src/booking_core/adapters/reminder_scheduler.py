@@ -1,0 +1,148 @@
+"""Feeding due reminders from PostgreSQL to dramatiq, shortly before they are due.
+
+PostgreSQL holds the schedule (``reminders``). Every ``interval`` seconds, or
+at once when woken for a reminder that is due sooner than that, one pass in one
+transaction:
+
+1. takes up to ``batch`` reminders ``FOR UPDATE SKIP LOCKED`` (so any number of
+   booking-core replicas can run it side by side without sending one twice):
+   those ``scheduled`` and due within ``horizon``, and those ``enqueued`` whose
+   message should have run ``redeliver_after`` ago but was never claimed (a
+   worker died, Redis lost the message);
+2. sends each as a dramatiq message (queue ``reminders``) with a delay equal to
+   the time left until it is due (none if it is due already);
+3. marks them ``enqueued`` and commits. If sending fails, the transaction rolls
+   back and the next pass tries again; a message sent twice is harmless because
+   the claim is idempotent.
+
+Dramatiq only ever holds messages due within the horizon: its Redis broker
+keeps delayed messages in worker memory and cannot cancel them, and bookings
+are made days ahead and get cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Final
+
+import sqlalchemy as sa
+from bookings_common.jobs import REMINDER_ACTOR, REMINDER_QUEUE
+from bookings_common.logging import get_logger
+from dramatiq import Message
+from dramatiq.brokers.redis import RedisBroker
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from booking_core.service_layer.ports import Clock
+
+from .tables import reminders
+
+log = get_logger(__name__)
+DEFAULT_BATCH: Final = 500
+
+
+class ReminderScheduler:
+    """A scheduling pass (``schedule_once``) and its loop (``run``); ``wake`` ends a wait."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        broker: RedisBroker,
+        clock: Clock,
+        *,
+        horizon: timedelta,
+        redeliver_after: timedelta,
+        batch: int = DEFAULT_BATCH,
+    ) -> None:
+        self._engine = engine
+        self._broker = broker
+        self._clock = clock
+        self._horizon = horizon
+        self._redeliver_after = redeliver_after
+        self._batch = batch
+        self._wake = asyncio.Event()
+        self._redis_down = False
+
+    def wake(self) -> None:
+        """Run the next pass now (a reminder is due sooner than the next tick)."""
+        self._wake.set()
+
+    async def schedule_once(self) -> int:
+        """Enqueue one batch of due-soon and lost reminders; return how many.
+
+        Raises ``RedisError``/``OSError`` when Redis is unreachable (nothing is marked).
+        """
+        now = self._clock()
+        stale = now - self._redeliver_after
+        async with self._engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(reminders.c.booking_id, reminders.c.due_at)
+                    .where(
+                        sa.or_(
+                            sa.and_(
+                                reminders.c.state == "scheduled",
+                                reminders.c.due_at <= now + self._horizon,
+                            ),
+                            sa.and_(
+                                reminders.c.state == "enqueued",
+                                reminders.c.due_at <= stale,
+                                reminders.c.enqueued_at <= stale,
+                            ),
+                        )
+                    )
+                    .order_by(reminders.c.due_at)
+                    .limit(self._batch)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            jobs = [
+                (str(booking_id), max(0, round((due_at - now).total_seconds() * 1000)))
+                for booking_id, due_at in rows
+            ]
+            await asyncio.to_thread(self._enqueue, jobs)
+            await conn.execute(
+                reminders.update()
+                .where(reminders.c.booking_id.in_([booking_id for booking_id, _ in rows]))
+                .values(state="enqueued", enqueued_at=now, attempts=reminders.c.attempts + 1)
+            )
+        if self._redis_down:
+            self._redis_down = False
+            log.info("reminders.redis_recovered")
+        log.info("reminders.enqueued", count=len(jobs), firstDelayMs=jobs[0][1])
+        return len(jobs)
+
+    def _enqueue(self, jobs: Sequence[tuple[str, int]]) -> None:
+        for booking_id, delay_ms in jobs:
+            message: Message[None] = Message(
+                queue_name=REMINDER_QUEUE,
+                actor_name=REMINDER_ACTOR,
+                args=(booking_id,),
+                kwargs={},
+                options={},
+            )
+            self._broker.enqueue(message, delay=delay_ms or None)
+
+    async def run(self, interval: float) -> None:
+        """Pass every ``interval`` seconds (at once when woken, or while a backlog lasts)."""
+        while True:
+            self._wake.clear()
+            try:
+                done = await self.schedule_once()
+            except (RedisError, OSError) as exc:
+                if not self._redis_down:
+                    self._redis_down = True
+                    log.warning("reminders.redis_unavailable", error=str(exc))
+                done = 0
+            except Exception as exc:  # the database is down: the next pass retries
+                log.warning("reminders.schedule_failed", error=str(exc))
+                done = 0
+            if done < self._batch:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(interval):
+                        await self._wake.wait()

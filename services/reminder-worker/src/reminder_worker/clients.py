@@ -1,0 +1,79 @@
+"""The worker's long-lived clients (one grpclib channel, one Redis connection pool),
+opened lazily on the worker's event loop and closed when the worker shuts down."""
+
+from __future__ import annotations
+
+from bookings_common.events import CHANNEL, EventEnvelope
+from bookings_common.grpc import create_channel
+from bookings_proto.bookings import v1 as pb
+from dramatiq.middleware import Middleware
+from grpclib.client import Channel
+from redis.asyncio import Redis
+
+from .delivery import WORKER_ACTOR
+from .settings import Settings
+
+
+class CoreClient:
+    """``delivery.Core`` over booking-core's gRPC API."""
+
+    def __init__(self, channel: Channel, deadline_seconds: float) -> None:
+        self._stub = pb.BookingServiceStub(channel, timeout=deadline_seconds)
+
+    async def claim(self, booking_id: str) -> pb.ClaimReminderResponse:
+        return await self._stub.claim_reminder(
+            pb.ClaimReminderRequest(actor=WORKER_ACTOR, booking_id=booking_id)
+        )
+
+    async def mark_published(self, event_id: int) -> None:
+        await self._stub.mark_event_published(
+            pb.MarkEventPublishedRequest(actor=WORKER_ACTOR, event_id=event_id)
+        )
+
+
+class RedisPublisher:
+    """``delivery.Publisher`` on Redis pub/sub."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def publish(self, envelope: EventEnvelope) -> None:
+        await self._redis.publish(CHANNEL, envelope.to_json())
+
+
+class Clients(Middleware):
+    """Dramatiq middleware owning the clients: created on first use in the worker's
+    event loop thread, closed before the worker shuts down."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._channel: Channel | None = None
+        self._redis: Redis | None = None
+        self.core: CoreClient | None = None
+        self.publisher: RedisPublisher | None = None
+
+    def open(self) -> tuple[CoreClient, RedisPublisher]:
+        """The clients, opening them on first use (call from the event loop thread)."""
+        if self.core is None or self.publisher is None:
+            self._channel = create_channel(
+                self._settings.core_grpc_target, internal_token=self._settings.internal_token
+            )
+            self._redis = Redis.from_url(
+                self._settings.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0
+            )
+            self.core = CoreClient(self._channel, self._settings.core_deadline_seconds)
+            self.publisher = RedisPublisher(self._redis)
+        return self.core, self.publisher
+
+    async def aclose(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    def before_worker_shutdown(self, broker: object, worker: object) -> None:
+        from dramatiq.asyncio import get_event_loop_thread
+
+        loop_thread = get_event_loop_thread()
+        if loop_thread is not None:
+            loop_thread.run_coroutine(self.aclose())

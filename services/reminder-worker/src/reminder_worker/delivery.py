@@ -1,0 +1,94 @@
+"""Delivering one reminder: claim it through booking-core, publish its event, mark it
+published. Kept free of dramatiq so it can be tested against fakes of its two ports.
+
+Exactly once in normal operation, at least once always, with one event id:
+
+- booking-core's claim is atomic and idempotent: the first claim writes the
+  booking.reminder.due event row; any later claim returns that same event.
+- only the job whose claim wrote the event publishes it, then tells
+  booking-core it is published. A job that finds the reminder already sent
+  (a redelivered or retried message) publishes nothing, so several messages
+  for one reminder still give one publication.
+- if the claiming job dies before the mark, the outbox relay publishes the row
+  a few seconds later (``OUTBOX_RELAY_MIN_AGE_SECONDS``), with the same id, so
+  a client that also got the first publication drops the duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from bookings_common.events import EventEnvelope
+from bookings_common.logging import get_logger
+from bookings_proto.bookings import v1 as pb
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
+
+log = get_logger("reminder_worker")
+WORKER_ACTOR = pb.Actor(service="reminder-worker")
+
+
+class Core(Protocol):
+    """The two booking-core calls a delivery needs."""
+
+    async def claim(self, booking_id: str) -> pb.ClaimReminderResponse: ...
+
+    async def mark_published(self, event_id: int) -> None: ...
+
+
+class Publisher(Protocol):
+    async def publish(self, envelope: EventEnvelope) -> None:
+        """Publish to Redis channel ``bookings.events``; raises on failure."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a delivery did: ``published`` the event id, or ``retry_in_ms`` (not due yet)."""
+
+    outcome: pb.ClaimOutcome
+    published: int | None = None
+    retry_in_ms: int | None = None
+
+
+def envelope_of(event: pb.Event) -> EventEnvelope:
+    """The event as clients see it (the same envelope the outbox relay publishes)."""
+    occurred = event.occurred_at or datetime.now(UTC)
+    return EventEnvelope(event.id, event.type, occurred, json.loads(event.data_json))
+
+
+async def deliver(core: Core, publisher: Publisher, booking_id: str) -> Outcome:
+    """Claim the booking's reminder and, if there is an event to publish, publish it.
+
+    Raises whatever the claim, publish or mark raise (gRPC, Redis): the job is
+    then retried, and the retry is safe. An unknown booking (NOT_FOUND) is
+    logged and dropped, since no retry can succeed.
+    """
+    try:
+        reply = await core.claim(booking_id)
+    except GRPCError as exc:
+        if exc.status is not Status.NOT_FOUND:
+            raise
+        # No such booking in this booking-core's database: retrying cannot help.
+        log.warning("reminder.unknown_booking", bookingId=booking_id)
+        return Outcome(pb.ClaimOutcome.UNSPECIFIED)
+    outcome = reply.outcome
+    if outcome == pb.ClaimOutcome.NOT_DUE and reply.due_at is not None:
+        wait = (reply.due_at - datetime.now(UTC)).total_seconds()
+        return Outcome(outcome, retry_in_ms=max(1, round(wait * 1000)))
+    event = reply.event
+    if event is None or outcome != pb.ClaimOutcome.CLAIMED:
+        log.info(
+            "reminder.skipped",
+            bookingId=booking_id,
+            outcome=outcome.name,
+            eventId=event.id if event else None,
+            published=reply.published,
+        )
+        return Outcome(outcome)
+    await publisher.publish(envelope_of(event))
+    log.info("booking.reminder.due", bookingId=booking_id, eventId=event.id)
+    await core.mark_published(event.id)
+    return Outcome(outcome, published=event.id)

@@ -1,0 +1,46 @@
+"""reminder-worker settings, from the environment, then ``.env``, then these defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bookings_common.grpc import DEFAULT_DEADLINE_SECONDS, parse_target
+from bookings_common.settings import load_or_exit, redis_url, secret
+from environs import Env
+from marshmallow.validate import Range
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting the worker reads; durations are in seconds."""
+
+    redis_url: str
+    internal_token: str
+    core_grpc_target: str = "127.0.0.1:50051"
+    core_deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Env) -> Settings:
+        """Read every setting; raises ``environs.EnvError``/``ValueError`` naming a bad one."""
+        target = env.str("CORE_GRPC_TARGET", "127.0.0.1:50051")
+        try:
+            parse_target(target)
+        except ValueError as exc:
+            raise ValueError(f'"CORE_GRPC_TARGET" {exc}') from None
+        return cls(
+            redis_url=redis_url(env),
+            internal_token=secret(env, "INTERNAL_TOKEN", min_length=16),
+            core_grpc_target=target,
+            core_deadline_seconds=env.float(
+                "CORE_DEADLINE_SECONDS",
+                DEFAULT_DEADLINE_SECONDS,
+                validate=Range(min=0, min_inclusive=False, max=300),
+            ),
+            log_level=env.str("LOG_LEVEL", "INFO"),
+        )
+
+
+def load_settings() -> Settings:
+    """Load settings or exit with a one-line message naming the bad setting."""
+    return load_or_exit(Settings.from_env)
