@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 PACKAGES := libs/common libs/proto libs/web services/booking-core services/gateway services/reminder-worker
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install lock proto proto-check migrate seed lint test test-unit test-integration run-core run-gateway run-worker token clean
+.PHONY: help install lock proto proto-check migrate seed lint test test-unit test-integration run-core run-gateway run-worker token bench-reminders clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ run-gateway: $(INSTALLED) .env ## run the REST gateway on PORT (8080), calling C
 run-worker: $(INSTALLED) .env ## run the reminder worker (dramatiq, queue reminders)
 	dramatiq_worker_timeout=$${dramatiq_worker_timeout:-100} $(BIN)/dramatiq reminder_worker.broker \
 	    --processes $${WORKER_PROCESSES:-1} --threads $${WORKER_THREADS:-8} --queues reminders --skip-logging
+
+bench-reminders: $(INSTALLED) ## benchmark: 10,000 reminders due over two minutes (about 5 minutes)
+	$(BIN)/python bench/reminders.py
 
 token: $(INSTALLED) .env ## print a development token: make token ROLE=customer|provider ID=<uuid>
 	@test -n "$(ROLE)" -a -n "$(ID)" || { echo "usage: make token ROLE=customer|provider ID=<uuid>" >&2; exit 2; }

@@ -89,6 +89,9 @@ async def deliver(core: Core, publisher: Publisher, booking_id: str) -> Outcome:
         )
         return Outcome(outcome)
     await publisher.publish(envelope_of(event))
-    log.info("booking.reminder.due", bookingId=booking_id, eventId=event.id)
+    late_ms = None
+    if reply.due_at is not None:
+        late_ms = round((datetime.now(UTC) - reply.due_at).total_seconds() * 1000)
+    log.info("booking.reminder.due", bookingId=booking_id, eventId=event.id, latenessMs=late_ms)
     await core.mark_published(event.id)
     return Outcome(outcome, published=event.id)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Final
@@ -101,10 +102,7 @@ class ReminderScheduler:
             ).all()
             if not rows:
                 return 0
-            jobs = [
-                (str(booking_id), max(0, round((due_at - now).total_seconds() * 1000)))
-                for booking_id, due_at in rows
-            ]
+            jobs = [(str(booking_id), due_at.timestamp()) for booking_id, due_at in rows]
             await asyncio.to_thread(self._enqueue, jobs)
             await conn.execute(
                 reminders.update()
@@ -114,11 +112,14 @@ class ReminderScheduler:
         if self._redis_down:
             self._redis_down = False
             log.info("reminders.redis_recovered")
-        log.info("reminders.enqueued", count=len(jobs), firstDelayMs=jobs[0][1])
+        log.info("reminders.enqueued", count=len(jobs))
         return len(jobs)
 
-    def _enqueue(self, jobs: Sequence[tuple[str, int]]) -> None:
-        for booking_id, delay_ms in jobs:
+    def _enqueue(self, jobs: Sequence[tuple[str, float]]) -> None:
+        """Send ``(booking id, due time as epoch seconds)`` jobs. Each delay is taken
+        just before its send, since dramatiq adds it to its own clock reading then."""
+        for booking_id, due in jobs:
+            delay_ms = max(0, round((due - time.time()) * 1000))
             message: Message[None] = Message(
                 queue_name=REMINDER_QUEUE,
                 actor_name=REMINDER_ACTOR,
