@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from environs import Env, EnvError
 
+from .grpc import parse_target
+
 T = TypeVar("T")
 
 
@@ -97,3 +99,13 @@ def port(env: Env, name: str, default: int) -> int:
     if not 0 < value < 65536:
         raise ValueError(f'"{name}" must be a TCP port between 1 and 65535')
     return value
+
+
+def grpc_target(env: Env, name: str = "CORE_GRPC_TARGET", default: str = "127.0.0.1:50051") -> str:
+    """Read a gRPC ``host:port`` target; raises ``ValueError`` naming the setting if malformed."""
+    target: str = env.str(name, default)
+    try:
+        parse_target(target)
+    except ValueError as exc:
+        raise ValueError(f'"{name}" {exc}') from None
+    return target

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from bookings_common.grpc import DEFAULT_DEADLINE_SECONDS, parse_target
-from bookings_common.settings import load_or_exit, port, secret
+from bookings_common.grpc import DEFAULT_DEADLINE_SECONDS
+from bookings_common.settings import grpc_target, load_or_exit, port, secret
 from bookings_web.auth import JwtSettings
 from environs import Env
 from marshmallow.validate import OneOf, Range
@@ -40,11 +40,6 @@ class Settings:
     @classmethod
     def from_env(cls, env: Env) -> Settings:
         """Read every setting; raises ``environs.EnvError``/``ValueError`` naming a bad one."""
-        target = env.str("CORE_GRPC_TARGET", "127.0.0.1:50051")
-        try:
-            parse_target(target)
-        except ValueError as exc:
-            raise ValueError(f'"CORE_GRPC_TARGET" {exc}') from None
         proxies: list[IpNetwork] = []
         items: list[str] = env.list("TRUSTED_PROXIES", [])
         for item in items:
@@ -59,7 +54,7 @@ class Settings:
         return cls(
             jwt=JwtSettings.from_env(env),
             internal_token=secret(env, "INTERNAL_TOKEN", min_length=16),
-            core_grpc_target=target,
+            core_grpc_target=grpc_target(env),
             host=env.str("HOST", "0.0.0.0"),  # noqa: S104
             port=port(env, "PORT", 8080),
             app_env=env.str("APP_ENV", "production", validate=OneOf(["development", "production"])),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bookings_common.grpc import DEFAULT_DEADLINE_SECONDS, parse_target
-from bookings_common.settings import load_or_exit, redis_url, secret
+from bookings_common.grpc import DEFAULT_DEADLINE_SECONDS
+from bookings_common.settings import grpc_target, load_or_exit, redis_url, secret
 from environs import Env
 from marshmallow.validate import Range
 
@@ -23,15 +23,10 @@ class Settings:
     @classmethod
     def from_env(cls, env: Env) -> Settings:
         """Read every setting; raises ``environs.EnvError``/``ValueError`` naming a bad one."""
-        target = env.str("CORE_GRPC_TARGET", "127.0.0.1:50051")
-        try:
-            parse_target(target)
-        except ValueError as exc:
-            raise ValueError(f'"CORE_GRPC_TARGET" {exc}') from None
         return cls(
             redis_url=redis_url(env),
             internal_token=secret(env, "INTERNAL_TOKEN", min_length=16),
-            core_grpc_target=target,
+            core_grpc_target=grpc_target(env),
             core_deadline_seconds=env.float(
                 "CORE_DEADLINE_SECONDS",
                 DEFAULT_DEADLINE_SECONDS,
