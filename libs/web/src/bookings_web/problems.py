@@ -111,6 +111,14 @@ class AuthenticationFailed(ProblemError):
         self.reason = reason
 
 
+def problem_type(code: str) -> str:
+    """The problem ``type`` URI (RFC 9457) of a code.
+
+    ``BOOKING_OVERLAP`` -> ``urn:bookings:problem:booking-overlap``.
+    """
+    return f"urn:bookings:problem:{code.lower().replace('_', '-')}"
+
+
 def problem_response(
     status: int,
     code: str,
@@ -122,7 +130,7 @@ def problem_response(
 ) -> web.Response:
     """Render ``{type, title, status, detail, code, requestId[, errors]}`` as problem+json."""
     body: dict[str, Any] = {
-        "type": f"urn:bookings:problem:{code.lower().replace('_', '-')}",
+        "type": problem_type(code),
         "title": title,
         "status": status,
         "detail": detail,

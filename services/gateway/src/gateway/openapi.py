@@ -11,10 +11,10 @@ from typing import Any, Final
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from bookings_web.problems import CODES
+from bookings_web.problems import CODES, problem_type
 
 from . import schemas
-from .ratelimit import RateDecision
+from .ratelimit import RATE_LIMIT_HEADERS
 
 PROBLEM_JSON: Final = "application/problem+json"
 _SCHEMAS: Final = {
@@ -78,7 +78,7 @@ def _problem_responses(*codes: str) -> dict[str, Any]:
     for status, grouped in sorted(by_status.items()):
         extra: tuple[str, ...] = ()
         if status == 429:
-            extra = tuple(RateDecision(False, 60, 0, 60, 1).headers())
+            extra = (*RATE_LIMIT_HEADERS, "Retry-After")
         elif status == 503:
             extra = ("Retry-After",)
         responses[str(status)] = {
@@ -90,7 +90,7 @@ def _problem_responses(*codes: str) -> dict[str, Any]:
                     "examples": {
                         code: {
                             "value": {
-                                "type": f"urn:bookings:problem:{code.lower().replace('_', '-')}",
+                                "type": problem_type(code),
                                 "title": CODES[code][1],
                                 "status": status,
                                 "detail": CODES[code][1],

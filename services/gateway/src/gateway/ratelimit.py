@@ -32,6 +32,7 @@ from bookings_web.problems import ProblemError
 from .settings import IpNetwork
 
 PERIOD_SECONDS: Final = 60.0
+RATE_LIMIT_HEADERS: Final = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +47,13 @@ class RateDecision:
 
     def headers(self) -> dict[str, str]:
         """``RateLimit-Limit/-Remaining/-Reset`` and, when refused, ``Retry-After`` (RFC 9110)."""
-        values = {
-            "RateLimit-Limit": str(self.limit),
-            "RateLimit-Remaining": str(self.remaining),
-            "RateLimit-Reset": str(self.reset_seconds),
-        }
+        values = dict(
+            zip(
+                RATE_LIMIT_HEADERS,
+                (str(self.limit), str(self.remaining), str(self.reset_seconds)),
+                strict=True,
+            )
+        )
         if not self.allowed:
             values["Retry-After"] = str(self.retry_after_seconds)
         return values

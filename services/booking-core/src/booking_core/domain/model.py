@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from bookings_common.events import format_time
+from bookings_common.jobs import reminder_job_id
 
 from .errors import BookingNotCancellable, InvalidArgument, PermissionDenied
 
@@ -305,4 +306,4 @@ class Reminder:
 
     @property
     def job_id(self) -> str:
-        return f"reminder:{self.booking_id}"
+        return reminder_job_id(str(self.booking_id))
