@@ -360,6 +360,41 @@ async def test_list_validation(stub: pb.BookingServiceStub, customer: pb.Custome
         pb.ListEventsRequest(actor=actor, limit=1001),
     ):
         await expect_error(stub.list_events(request_events), Status.INVALID_ARGUMENT)
+    await expect_error(
+        stub.list_events(
+            pb.ListEventsRequest(actor=SERVICE, all_owners=True, customer_id=actor.customer_id)
+        ),
+        Status.INVALID_ARGUMENT,
+    )
+    await expect_error(
+        stub.list_events(pb.ListEventsRequest(actor=actor, all_owners=True)),
+        Status.PERMISSION_DENIED,
+    )
+
+
+async def test_a_service_reads_every_owners_events_and_the_log_head(
+    stub: pb.BookingServiceStub, provider: pb.Provider, customer: pb.Customer
+) -> None:
+    before = await stub.list_events(pb.ListEventsRequest(actor=SERVICE, all_owners=True, limit=1))
+    other = await new_customer(stub)
+    mine = await stub.create_booking(
+        create_request(provider, customer, start_in=timedelta(days=40))
+    )
+    theirs = await stub.create_booking(create_request(provider, other, start_in=timedelta(days=41)))
+
+    page = await stub.list_events(
+        pb.ListEventsRequest(actor=SERVICE, all_owners=True, after_id=before.head_id)
+    )
+    ours = [e for e in page.events if e.booking_id in {mine.booking.id, theirs.booking.id}]
+    assert [e.booking_id for e in ours] == [mine.booking.id, theirs.booking.id]
+    assert [e.id for e in page.events] == sorted(e.id for e in page.events)
+    assert page.head_id >= ours[-1].id > before.head_id
+    # An owner's page reports the same head, over all owners.
+    own = await stub.list_events(
+        pb.ListEventsRequest(actor=as_customer(customer), after_id=page.head_id)
+    )
+    assert own.events == []
+    assert own.head_id >= page.head_id
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token-wrong-token"])

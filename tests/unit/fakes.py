@@ -273,13 +273,18 @@ class FakeEventLog:
     def __init__(self, db: FakeDatabase) -> None:
         self._db = db
 
-    async def list_after(self, owner: Owner, after_id: int, limit: int) -> list[LoggedEvent]:
+    async def list_after(self, owner: Owner | None, after_id: int, limit: int) -> list[LoggedEvent]:
         def owned(e: LoggedEvent) -> bool:
+            if owner is None:
+                return True
             owner_id = e.customer_id if owner.kind is ActorKind.CUSTOMER else e.provider_id
             return owner_id == owner.id
 
         rows = sorted((e for e in self._db.events if owned(e) and e.id > after_id), key=_event_id)
         return rows[:limit]
+
+    async def head_id(self) -> int:
+        return max((e.id for e in self._db.events), default=0)
 
     async def find(self, booking_id: UUID, event_type: str) -> tuple[LoggedEvent, bool] | None:
         for event in sorted(self._db.events, key=_event_id):

@@ -25,7 +25,7 @@ from booking_core.domain.errors import (
     NotFound,
     PermissionDenied,
 )
-from booking_core.domain.model import Actor, Booking, BookingStatus, TimeSlot
+from booking_core.domain.model import Actor, Booking, BookingStatus, LoggedEvent, TimeSlot
 from booking_core.service_layer.handlers import BookingRules, CreateResult
 from bookings_common.events import BOOKING_CANCELLED, BOOKING_CREATED, format_time
 from bookings_common.logging import bind_request_id
@@ -782,12 +782,16 @@ async def _history(h: Harness) -> tuple[UUID, UUID, UUID, list[Booking]]:
     return provider_id, alice, bob, [a1, b1, a2]
 
 
+async def listed(h: Harness, cmd: ListEvents) -> list[LoggedEvent]:
+    return (await h.service.list_events(cmd)).events
+
+
 async def test_list_events_replays_an_owners_events_in_id_order(h: Harness) -> None:
     provider_id, alice, bob, (a1, b1, a2) = await _history(h)
 
-    mine = await h.service.list_events(ListEvents(Actor.customer(alice), after_id=0, limit=10))
-    theirs = await h.service.list_events(ListEvents(SERVICE, 0, 10, customer_id=bob))
-    providers = await h.service.list_events(ListEvents(Actor.provider(provider_id), 0, 10))
+    mine = await listed(h, ListEvents(Actor.customer(alice), after_id=0, limit=10))
+    theirs = await listed(h, ListEvents(SERVICE, 0, 10, customer_id=bob))
+    providers = await listed(h, ListEvents(Actor.provider(provider_id), 0, 10))
 
     assert [(e.type, e.booking_id) for e in mine] == [
         (BOOKING_CREATED, a1.id),
@@ -798,11 +802,11 @@ async def test_list_events_replays_an_owners_events_in_id_order(h: Harness) -> N
     assert [e.id for e in providers] == sorted(e.id for e in h.db.events)
     assert len(providers) == 4
 
-    after_first = await h.service.list_events(ListEvents(Actor.customer(alice), mine[0].id, 10))
+    after_first = await listed(h, ListEvents(Actor.customer(alice), mine[0].id, 10))
     assert after_first == mine[1:]
-    limited = await h.service.list_events(ListEvents(Actor.customer(alice), 0, 2))
+    limited = await listed(h, ListEvents(Actor.customer(alice), 0, 2))
     assert limited == mine[:2]
-    assert await h.service.list_events(ListEvents(Actor.customer(alice), mine[-1].id, 10)) == []
+    assert await listed(h, ListEvents(Actor.customer(alice), mine[-1].id, 10)) == []
 
 
 @pytest.mark.parametrize(
@@ -819,7 +823,7 @@ async def test_list_events_validates_its_window(
 
 async def test_list_events_accepts_the_largest_page(h: Harness) -> None:
     _, alice, _, _ = await _history(h)
-    events = await h.service.list_events(ListEvents(Actor.customer(alice), 0, 1000))
+    events = await listed(h, ListEvents(Actor.customer(alice), 0, 1000))
     assert len(events) == 3
 
 
@@ -843,5 +847,34 @@ async def test_list_events_ownership(h: Harness) -> None:
             ListEvents(SERVICE, 0, 10, customer_id=alice, provider_id=provider_id)
         )
     # Naming oneself explicitly is fine.
-    own = await h.service.list_events(ListEvents(Actor.customer(alice), 0, 10, customer_id=alice))
+    own = await listed(h, ListEvents(Actor.customer(alice), 0, 10, customer_id=alice))
     assert {e.customer_id for e in own} == {alice}
+
+
+async def test_list_events_all_owners_is_for_services_only(h: Harness) -> None:
+    provider_id, alice, _, _ = await _history(h)
+
+    everything = await h.service.list_events(ListEvents(SERVICE, 0, 10, all_owners=True))
+    assert [e.id for e in everything.events] == sorted(e.id for e in h.db.events)
+    after = await h.service.list_events(
+        ListEvents(SERVICE, everything.events[1].id, 10, all_owners=True)
+    )
+    assert after.events == everything.events[2:]
+    with pytest.raises(PermissionDenied):
+        await h.service.list_events(ListEvents(Actor.customer(alice), 0, 10, all_owners=True))
+    with pytest.raises(InvalidArgument) as info:
+        await h.service.list_events(
+            ListEvents(SERVICE, 0, 10, provider_id=provider_id, all_owners=True)
+        )
+    assert info.value.field == "all_owners"
+
+
+async def test_list_events_reports_the_log_head_on_every_page(h: Harness) -> None:
+    empty = await h.service.list_events(ListEvents(SERVICE, 0, 10, all_owners=True))
+    assert (empty.events, empty.head_id) == ([], 0)
+    _, alice, bob, _ = await _history(h)
+    head = max(e.id for e in h.db.events)
+    # bob's last event is not the head: the head is over all owners.
+    page = await h.service.list_events(ListEvents(Actor.customer(bob), head, 10))
+    assert (page.events, page.head_id) == ([], head)
+    assert (await h.service.list_events(ListEvents(Actor.customer(alice), 0, 1))).head_id == head

@@ -302,14 +302,15 @@ class SqlEventLog:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def list_after(self, owner: Owner, after_id: int, limit: int) -> list[LoggedEvent]:
-        query = (
-            sa.select(events)
-            .where(_owned_by(events, owner), events.c.id > after_id)
-            .order_by(events.c.id)
-            .limit(limit)
-        )
+    async def list_after(self, owner: Owner | None, after_id: int, limit: int) -> list[LoggedEvent]:
+        query = sa.select(events).where(events.c.id > after_id).order_by(events.c.id).limit(limit)
+        if owner is not None:
+            query = query.where(_owned_by(events, owner))
         return [logged_event(row) for row in (await self._conn.execute(query)).mappings()]
+
+    async def head_id(self) -> int:
+        head = await self._conn.scalar(sa.select(sa.func.max(events.c.id)))
+        return int(head or 0)
 
     async def find(self, booking_id: UUID, event_type: str) -> tuple[LoggedEvent, bool] | None:
         query = (

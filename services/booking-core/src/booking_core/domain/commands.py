@@ -61,6 +61,8 @@ class ListEvents:
     limit: int
     customer_id: UUID | None = None
     provider_id: UUID | None = None
+    # Every owner's events instead of one owner's (services only).
+    all_owners: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -272,6 +272,15 @@ class LoggedEvent:
     request_id: str | None = field(default=None)
 
 
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    """A page of the event log after a cursor, ascending by id, and the log's head:
+    the highest id committed when the read began (0 for an empty log)."""
+
+    events: list[LoggedEvent]
+    head_id: int
+
+
 class ReminderState(StrEnum):
     """``scheduled`` (in PostgreSQL only) -> ``enqueued`` (a dramatiq message is on its
     way) -> ``sent``; or ``cancelled`` with its booking."""

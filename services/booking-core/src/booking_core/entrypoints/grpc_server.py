@@ -302,16 +302,19 @@ class BookingServicer(pb.BookingServiceBase):
 
     @_rpc
     async def list_events(self, message: pb.ListEventsRequest) -> pb.ListEventsResponse:
-        events = await self.service.list_events(
+        page = await self.service.list_events(
             commands.ListEvents(
                 actor=_actor(message.actor),
                 after_id=message.after_id,
                 limit=_limit(message.limit, 100),
                 customer_id=_optional_uuid(message.customer_id, "customer_id"),
                 provider_id=_optional_uuid(message.provider_id, "provider_id"),
+                all_owners=message.all_owners,
             )
         )
-        return pb.ListEventsResponse(events=[event_to_pb(e) for e in events])
+        return pb.ListEventsResponse(
+            events=[event_to_pb(e) for e in page.events], head_id=page.head_id
+        )
 
     @_rpc
     async def claim_reminder(self, message: pb.ClaimReminderRequest) -> pb.ClaimReminderResponse:

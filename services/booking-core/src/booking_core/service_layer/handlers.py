@@ -29,8 +29,10 @@ from booking_core.domain.model import (
     BookingStatus,
     ClaimOutcome,
     Customer,
+    EventPage,
     LoggedEvent,
     NewEvent,
+    Owner,
     Provider,
     Reminder,
     ReminderState,
@@ -259,15 +261,29 @@ class BookingService:
             await uow.commit()
         return customer, created
 
-    async def list_events(self, cmd: commands.ListEvents) -> list[LoggedEvent]:
-        """Committed events of one customer or provider after ``after_id``, for replay."""
-        owner = resolve_owner(cmd.actor, customer_id=cmd.customer_id, provider_id=cmd.provider_id)
+    async def list_events(self, cmd: commands.ListEvents) -> EventPage:
+        """Committed events of one customer or provider after ``after_id``, for replay;
+        with ``all_owners``, a service reads every owner's events (a notifier
+        replica catching up after a Redis outage). The page carries the log's
+        head id, read before the page, so a reader without a cursor can start there."""
+        owner: Owner | None
+        if cmd.all_owners:
+            if not cmd.actor.is_service:
+                raise PermissionDenied("only a service may read every owner's events")
+            if cmd.customer_id is not None or cmd.provider_id is not None:
+                raise InvalidArgument("all_owners", "set all_owners or one owner id, not both")
+            owner = None
+        else:
+            owner = resolve_owner(
+                cmd.actor, customer_id=cmd.customer_id, provider_id=cmd.provider_id
+            )
         if cmd.after_id < 0:
             raise InvalidArgument("after_id", "must not be negative")
         if not 1 <= cmd.limit <= MAX_EVENTS_PAGE_SIZE:
             raise InvalidArgument("limit", f"must be between 1 and {MAX_EVENTS_PAGE_SIZE}")
         async with self._uow() as uow:
-            return await uow.events.list_after(owner, cmd.after_id, cmd.limit)
+            head_id = await uow.events.head_id()
+            return EventPage(await uow.events.list_after(owner, cmd.after_id, cmd.limit), head_id)
 
     async def claim_reminder(self, cmd: commands.ClaimReminder) -> ClaimResult:
         """Claim a due reminder of an active booking, atomically and idempotently.

@@ -72,8 +72,12 @@ class Directory(Protocol):
 
 
 class EventLog(Protocol):
-    async def list_after(self, owner: Owner, after_id: int, limit: int) -> list[LoggedEvent]:
-        """Committed events of ``owner`` with ``id > after_id``, ascending, at most ``limit``."""
+    async def list_after(self, owner: Owner | None, after_id: int, limit: int) -> list[LoggedEvent]:
+        """Committed events of ``owner`` (``None``: of everyone) with ``id > after_id``,
+        ascending, at most ``limit``."""
+
+    async def head_id(self) -> int:
+        """The highest committed event id, 0 when the log is empty."""
 
     async def find(self, booking_id: UUID, event_type: str) -> tuple[LoggedEvent, bool] | None:
         """The booking's first event of ``event_type`` and whether it is published."""
