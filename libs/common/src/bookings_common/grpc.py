@@ -2,6 +2,7 @@
 
 - ``create_channel``: one long-lived grpclib channel that stamps every call with
   ``x-internal-token`` and the current ``x-request-id``.
+- ``is_serving``: the standard gRPC health check, for ``/ready``.
 - ``error`` / ``error_reason``: errors carry a ``google.rpc.ErrorInfo`` detail
   (AIP-193) whose ``reason`` is the stable error code, so callers map statuses
   that share a gRPC code (``FAILED_PRECONDITION``) to distinct REST answers.
@@ -15,7 +16,9 @@ from google.rpc.error_details_pb2 import ErrorInfo
 from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.events import SendRequest, listen
-from grpclib.exceptions import GRPCError
+from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
+from grpclib.health.v1.health_grpc import HealthStub
+from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 
 from .logging import current_request_id
 
@@ -74,3 +77,13 @@ def error_reason(exc: GRPCError) -> str | None:
         if isinstance(detail, ErrorInfo) and detail.domain == ERROR_DOMAIN:
             return str(detail.reason)
     return None
+
+
+async def is_serving(channel: Channel, *, within_seconds: float = 1.0) -> bool:
+    """True when the server's ``grpc.health.v1.Health/Check`` says SERVING within
+    ``within_seconds``; False on any error or timeout."""
+    try:
+        reply = await HealthStub(channel).Check(HealthCheckRequest(), timeout=within_seconds)
+    except (GRPCError, OSError, TimeoutError, StreamTerminatedError, ProtocolError):
+        return False
+    return bool(reply.status == HealthCheckResponse.SERVING)

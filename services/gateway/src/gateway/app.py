@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Final
 
-import aiohttp_cors
 from aiohttp import web
 from bookings_common.grpc import create_channel
 from bookings_web.auth import authentication_middleware
+from bookings_web.cors import enable_cors
 from bookings_web.observability import HttpMetrics, request_id_middleware
 from bookings_web.problems import problem_middleware
 from swagger_ui import api_doc
@@ -80,19 +80,11 @@ def create_app(settings: Settings) -> web.Application:
     # Swagger UI 5 from local assets; it fetches the document at /docs/openapi.json.
     app.router.add_get(f"{DOCS_PREFIX}/openapi.json", views.openapi)
     api_doc(app, config_rel_url="/openapi.json", url_prefix=DOCS_PREFIX, title="Bookings API")
-
-    if settings.cors_allowed_origins:
-        options = aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
-            allow_credentials=False,
-            expose_headers=CORS_EXPOSED,
-            allow_headers=CORS_HEADERS,
-            allow_methods=["GET", "POST"],
-            max_age=600,
-        )
-        cors = aiohttp_cors.setup(
-            app, defaults=dict.fromkeys(settings.cors_allowed_origins, options)
-        )
-        for route in list(app.router.routes()):
-            if not isinstance(route.resource, web.StaticResource):
-                cors.add(route)
+    enable_cors(
+        app,
+        settings.cors_allowed_origins,
+        allow_headers=CORS_HEADERS,
+        expose_headers=CORS_EXPOSED,
+        allow_methods=("GET", "POST"),
+    )
     return app

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bookings_common.grpc import DEFAULT_DEADLINE_SECONDS
 from bookings_common.settings import grpc_target, load_or_exit, port, secret
 from bookings_web.auth import JwtSettings
+from bookings_web.cors import allowed_origins
 from environs import Env
 from marshmallow.validate import OneOf, Range
 
@@ -47,10 +48,6 @@ class Settings:
                 proxies.append(ipaddress.ip_network(item.strip(), strict=False))
             except ValueError:
                 raise ValueError(f'"TRUSTED_PROXIES" has a bad address: {item!r}') from None
-        listed: list[str] = env.list("CORS_ALLOWED_ORIGINS", [])
-        origins = tuple(o.strip().rstrip("/") for o in listed if o.strip())
-        if "*" in origins:
-            raise ValueError('"CORS_ALLOWED_ORIGINS" must list origins, not "*"')
         return cls(
             jwt=JwtSettings.from_env(env),
             internal_token=secret(env, "INTERNAL_TOKEN", min_length=16),
@@ -66,7 +63,7 @@ class Settings:
             rate_limit_per_minute=env.int("RATE_LIMIT_PER_MINUTE", 60, validate=Range(min=1)),
             rate_limit_max_keys=env.int("RATE_LIMIT_MAX_KEYS", 100_000, validate=Range(min=1)),
             trusted_proxies=tuple(proxies),
-            cors_allowed_origins=origins,
+            cors_allowed_origins=allowed_origins(env),
             shutdown_grace_seconds=env.float("SHUTDOWN_GRACE_SECONDS", 10.0, validate=Range(min=0)),
             log_level=env.str("LOG_LEVEL", "INFO"),
         )

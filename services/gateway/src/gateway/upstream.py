@@ -23,16 +23,15 @@ from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
-from bookings_common.grpc import error_reason
+from bookings_common.grpc import error_reason, is_serving
 from bookings_common.logging import get_logger
 from bookings_proto.bookings import v1 as pb
-from bookings_web.auth import Principal, Role
+from bookings_web.auth import Principal
+from bookings_web.grpc import actor
 from bookings_web.problems import FieldError, ProblemError, ValidationFailed
 from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
-from grpclib.health.v1.health_grpc import HealthStub
-from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 
 T = TypeVar("T")
 log = get_logger("gateway.upstream")
@@ -80,13 +79,6 @@ def problem_from_grpc(exc: GRPCError) -> ProblemError:
     return ProblemError("INTERNAL", "Internal server error")
 
 
-def actor(principal: Principal) -> pb.Actor:
-    """The gRPC actor for a verified principal."""
-    if principal.role is Role.CUSTOMER:
-        return pb.Actor(customer_id=principal.owner_id)
-    return pb.Actor(provider_id=principal.owner_id)
-
-
 def booking_data(booking: pb.Booking | None) -> dict[str, Any]:
     """A protobuf booking as the ``Booking`` schema's input (snake_case, aware datetimes)."""
     if booking is None:  # booking-core always sets it; guard the contract anyway
@@ -113,7 +105,7 @@ class CoreClient:
 
     def __init__(self, channel: Channel, *, deadline_seconds: float) -> None:
         self._stub = pb.BookingServiceStub(channel, timeout=deadline_seconds)
-        self._health = HealthStub(channel)
+        self._channel = channel
 
     async def create_booking(
         self,
@@ -178,11 +170,7 @@ class CoreClient:
 
     async def is_serving(self) -> bool:
         """True when booking-core's gRPC health says SERVING within one second."""
-        try:
-            reply = await self._health.Check(HealthCheckRequest(), timeout=READY_TIMEOUT_SECONDS)
-        except (GRPCError, OSError, TimeoutError, StreamTerminatedError, ProtocolError):
-            return False
-        return bool(reply.status == HealthCheckResponse.SERVING)
+        return await is_serving(self._channel, within_seconds=READY_TIMEOUT_SECONDS)
 
     async def _call(self, call: Awaitable[T]) -> T:
         try:

@@ -1,0 +1,14 @@
+"""booking-core calls made for a verified HTTP caller."""
+
+from __future__ import annotations
+
+from bookings_proto.bookings import v1 as pb
+
+from .auth import Principal, Role
+
+
+def actor(principal: Principal) -> pb.Actor:
+    """The gRPC ``Actor`` for a verified principal, so booking-core enforces its ownership."""
+    if principal.role is Role.CUSTOMER:
+        return pb.Actor(customer_id=principal.owner_id)
+    return pb.Actor(provider_id=principal.owner_id)
