@@ -8,10 +8,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := libs/common libs/proto libs/web services/booking-core services/gateway services/reminder-worker
+PACKAGES := libs/common libs/proto libs/web services/booking-core services/gateway services/notifier services/reminder-worker
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install lock proto proto-check migrate seed lint test test-unit test-integration run-core run-gateway run-worker token bench-reminders clean
+.PHONY: help install lock proto proto-check migrate seed lint test test-unit test-integration run-core run-gateway run-notifier run-worker token bench-reminders clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -36,6 +36,8 @@ lock: $(INSTALLED) ## re-resolve dependencies into requirements/*.lock (needs uv
 	    --format requirements-txt --no-header -o requirements/booking-core.lock
 	$(BIN)/uv export --quiet --frozen --package gateway --no-emit-workspace --no-dev \
 	    --format requirements-txt --no-header -o requirements/gateway.lock
+	$(BIN)/uv export --quiet --frozen --package notifier --no-emit-workspace --no-dev \
+	    --format requirements-txt --no-header -o requirements/notifier.lock
 	$(BIN)/uv export --quiet --frozen --package reminder-worker --no-emit-workspace --no-dev \
 	    --format requirements-txt --no-header -o requirements/reminder-worker.lock
 	rm -f uv.lock
@@ -69,6 +71,9 @@ run-core: seed ## migrate, seed, then run booking-core on GRPC_PORT (50051)
 
 run-gateway: $(INSTALLED) .env ## run the REST gateway on PORT (8080), calling CORE_GRPC_TARGET
 	$(BIN)/gateway
+
+run-notifier: $(INSTALLED) .env ## run a notifier replica on PORT (8090); PORT=8091 for a second one
+	$(BIN)/notifier
 
 # dramatiq_worker_timeout: idle consumers poll every 100 ms (dramatiq's default is
 # 1000), which bounds how late a reminder can be.

@@ -2,7 +2,8 @@
 
 - ``CoreProcess``: booking-core as a subprocess (``python -m booking_core``) on a free port.
 - ``RedisProcess``: a private redis-server that a test may stop and start.
-- ``TcpProxy``: a TCP relay a test can cut and restore, to take PostgreSQL "down".
+- ``TcpProxy``: a TCP relay a test can cut and restore, to take PostgreSQL or Redis "down".
+- ``GatewayProcess``, ``WorkerProcess``, ``NotifierProcess``: the other services, the same way.
 """
 
 from __future__ import annotations
@@ -345,3 +346,79 @@ class WorkerProcess(ServiceProcess):
 
     async def is_ready(self) -> bool:
         return self._count_ready() > self._ready_lines
+
+
+class NotifierProcess(ServiceProcess):
+    """A notifier replica in its own process; ready when ``/ready`` says so."""
+
+    module = "notifier"
+
+    def __init__(self, core_port: int, redis_url: str, log_path: Path, **extra_env: str) -> None:
+        self.port = free_port()
+        super().__init__(
+            log_path,
+            {
+                "CORE_GRPC_TARGET": f"127.0.0.1:{core_port}",
+                "REDIS_URL": redis_url,
+                "JWT_SECRET": JWT_SECRET,
+                "HOST": "127.0.0.1",
+                "PORT": str(self.port),
+                **extra_env,
+            },
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def is_ready(self) -> bool:
+        import aiohttp
+
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{self.url}/ready") as response,
+        ):
+            return response.status == 200
+
+    def rss_bytes(self) -> int:
+        """The process's resident set size, from /proc (Linux)."""
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS")
+
+
+class SseStream:
+    """A minimal Server-Sent Events reader over an aiohttp response (WHATWG HTML
+    "Interpreting an event stream"): yields ``(id, event, data)`` per dispatched event."""
+
+    def __init__(self, response: Any) -> None:
+        self.response = response
+        self.comments = 0
+
+    async def next_event(self) -> tuple[str | None, str | None, str]:
+        """The next event; raises ``EOFError`` when the stream ends."""
+        event_id: str | None = None
+        event_type: str | None = None
+        data: list[str] = []
+        while True:
+            raw = await self.response.content.readline()
+            if not raw:
+                raise EOFError("the event stream ended")
+            line = raw.decode().rstrip("\r\n")
+            if not line:
+                if data:
+                    return event_id, event_type, "\n".join(data)
+                continue
+            if line.startswith(":"):
+                self.comments += 1
+                continue
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "id":
+                event_id = value
+            elif name == "event":
+                event_type = value
+            elif name == "data":
+                data.append(value)

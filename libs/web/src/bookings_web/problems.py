@@ -31,6 +31,7 @@ CODES: Final[Mapping[str, tuple[int, str]]] = {
     "BOOKING_NOT_CANCELLABLE": (409, "Booking cannot be cancelled"),
     "IDEMPOTENCY_KEY_REUSED": (422, "Idempotency key reused"),
     "RATE_LIMITED": (429, "Too many requests"),
+    "TOO_MANY_CONNECTIONS": (429, "Too many connections"),
     "UPSTREAM_UNAVAILABLE": (503, "Upstream unavailable"),
     "UPSTREAM_TIMEOUT": (504, "Upstream timeout"),
     "METHOD_NOT_ALLOWED": (405, "Method not allowed"),

@@ -1,0 +1,1 @@
+"""notifier: live booking events over WebSocket and Server-Sent Events."""

@@ -1,0 +1,38 @@
+"""``python -m notifier`` / ``notifier``: serve WebSocket and SSE connections.
+
+On SIGTERM aiohttp stops accepting, the shutdown hook closes every WebSocket
+with 1001 and ends every SSE stream, handlers get ``SHUTDOWN_GRACE_SECONDS``
+to finish, then the cleanup contexts stop the Redis listener and close the
+booking-core channel.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from bookings_common.logging import configure_logging, get_logger
+
+from .app import create_app
+from .settings import load_settings
+
+
+def main() -> None:
+    settings = load_settings()
+    configure_logging("notifier", settings.log_level)
+    get_logger("notifier").info(
+        "notifier.starting",
+        port=settings.port,
+        core=settings.core_grpc_target,
+        maxConnectionsPerUser=settings.max_connections_per_user,
+    )
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=settings.shutdown_grace_seconds,
+        access_log=None,  # request_id_middleware logs one JSON line per request
+        print=None,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""The notifier's composition root: ``create_app(settings)`` wires the middlewares,
+routes, the connection registry, the booking-core channel and the Redis
+listener (both in cleanup contexts), and closes every connection on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Final
+
+from aiohttp import web
+from bookings_common.grpc import create_channel
+from bookings_common.logging import get_logger
+from bookings_web.auth import authentication_middleware
+from bookings_web.cors import enable_cors
+from bookings_web.observability import HttpMetrics, request_id_middleware
+from bookings_web.problems import problem_middleware
+from prometheus_client import CollectorRegistry
+
+from . import keys, views
+from .connections import Registry
+from .core import CoreEvents
+from .listener import EventListener
+from .metrics import NotifierMetrics
+from .settings import Settings
+
+log = get_logger("notifier")
+PUBLIC_PATHS: Final = ("/health", "/ready", "/metrics")
+CORS_HEADERS: Final = ("Authorization", "Last-Event-ID", "X-Request-ID")
+
+
+async def core_channel(app: web.Application) -> AsyncIterator[None]:
+    """One long-lived grpclib channel to booking-core, closed on shutdown."""
+    settings = app[keys.SETTINGS]
+    channel = create_channel(settings.core_grpc_target, internal_token=settings.internal_token)
+    app[keys.CORE] = CoreEvents(channel, deadline_seconds=settings.core_deadline_seconds)
+    yield
+    channel.close()
+
+
+async def event_listener(app: web.Application) -> AsyncIterator[None]:
+    """The replica's Redis pub/sub listener task, cancelled and awaited on shutdown."""
+    listener = EventListener(
+        app[keys.SETTINGS].redis_url, app[keys.REGISTRY], app[keys.CORE], app[keys.METRICS]
+    )
+    app[keys.LISTENER] = listener
+    task = asyncio.create_task(listener.run(), name="notifier.listener")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def close_connections(app: web.Application) -> None:
+    """On shutdown: close WebSockets with 1001 and end SSE streams, within the grace period."""
+    registry = app[keys.REGISTRY]
+    connections = list(registry)
+    log.info("notifier.closing", connections=len(connections))
+    if connections:
+        await asyncio.wait(
+            [asyncio.ensure_future(c.close("shutdown")) for c in connections],
+            timeout=max(app[keys.SETTINGS].shutdown_grace_seconds, 0.1),
+        )
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The notifier application for ``settings`` (nothing connects until startup)."""
+    registry = CollectorRegistry()
+    http_metrics = HttpMetrics(registry)
+    metrics = NotifierMetrics(registry)
+    app = web.Application(
+        middlewares=[
+            request_id_middleware,
+            http_metrics.middleware,
+            problem_middleware,
+            authentication_middleware(
+                settings.jwt, public_paths=PUBLIC_PATHS, allow_query_token=True
+            ),
+        ],
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.METRICS] = metrics
+    app[keys.HTTP_METRICS] = http_metrics
+    app[keys.REGISTRY] = Registry(metrics, max_per_user=settings.max_connections_per_user)
+    app.cleanup_ctx.append(core_channel)
+    app.cleanup_ctx.append(event_listener)
+    app.on_shutdown.append(close_connections)
+
+    app.add_routes(views.routes)
+    app.router.add_get("/metrics", http_metrics.handler)
+    enable_cors(app, settings.cors_allowed_origins, allow_headers=CORS_HEADERS)
+    return app

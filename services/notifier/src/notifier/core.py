@@ -1,0 +1,87 @@
+"""booking-core's event log as the notifier reads it: per-owner replay, the
+all-owners catch-up after a Redis outage, and the log's head.
+
+Each call has the ``CORE_DEADLINE_SECONDS`` deadline; failures raise
+``CoreUnavailable``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Final
+
+from bookings_common.events import EventEnvelope
+from bookings_common.grpc import is_serving
+from bookings_proto.bookings import v1 as pb
+from bookings_web.auth import Principal
+from bookings_web.grpc import actor
+from grpclib.client import Channel
+from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
+
+PAGE_SIZE: Final = 1000  # booking-core's largest ListEvents page
+NOTIFIER_ACTOR: Final = pb.Actor(service="notifier")
+
+
+class CoreUnavailable(Exception):
+    """booking-core did not answer (down, too slow, or refused the call)."""
+
+
+def envelope(event: pb.Event) -> EventEnvelope:
+    """The wire envelope of a logged event."""
+    if event.occurred_at is None:  # booking-core always sets it
+        raise CoreUnavailable(f"event {event.id} has no occurred_at")
+    return EventEnvelope(event.id, event.type, event.occurred_at, json.loads(event.data_json))
+
+
+class CoreEvents:
+    """Reads booking-core's event log over one grpclib channel."""
+
+    def __init__(self, channel: Channel, *, deadline_seconds: float) -> None:
+        self._channel = channel
+        self._stub = pb.BookingServiceStub(channel, timeout=deadline_seconds)
+
+    async def head_id(self) -> int:
+        """The highest committed event id (0 for an empty log)."""
+        reply = await self._list(
+            pb.ListEventsRequest(actor=NOTIFIER_ACTOR, all_owners=True, limit=1)
+        )
+        return reply.head_id
+
+    async def owner_events(
+        self, principal: Principal, after_id: int
+    ) -> AsyncGenerator[list[EventEnvelope], None]:
+        """Pages of the principal's events with ``id > after_id``, ascending, until the
+        end of the log; read as the principal, so booking-core checks ownership."""
+        async for page in self._pages(pb.ListEventsRequest(actor=actor(principal)), after_id):
+            yield page
+
+    async def all_events(self, after_id: int) -> AsyncIterator[list[EventEnvelope]]:
+        """Pages of every owner's events with ``id > after_id``, ascending."""
+        request = pb.ListEventsRequest(actor=NOTIFIER_ACTOR, all_owners=True)
+        async for page in self._pages(request, after_id):
+            yield page
+
+    async def is_serving(self) -> bool:
+        """True when booking-core's gRPC health says SERVING within one second."""
+        return await is_serving(self._channel)
+
+    async def _pages(
+        self, request: pb.ListEventsRequest, after_id: int
+    ) -> AsyncIterator[list[EventEnvelope]]:
+        request.limit = PAGE_SIZE
+        while True:
+            request.after_id = after_id
+            reply = await self._list(request)
+            page = [envelope(event) for event in reply.events]
+            if page:
+                yield page
+                after_id = page[-1].id
+            if len(page) < PAGE_SIZE:
+                return
+
+    async def _list(self, request: pb.ListEventsRequest) -> pb.ListEventsResponse:
+        try:
+            return await self._stub.list_events(request)
+        except (GRPCError, OSError, TimeoutError, StreamTerminatedError, ProtocolError) as exc:
+            raise CoreUnavailable(f"booking-core ListEvents failed: {exc!r}") from exc

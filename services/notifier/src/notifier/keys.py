@@ -1,0 +1,19 @@
+"""Typed ``web.AppKey``s: everything the notifier keeps on its application."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from bookings_web.observability import HttpMetrics
+
+from .connections import Registry
+from .core import CoreEvents
+from .listener import EventListener
+from .metrics import NotifierMetrics
+from .settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+REGISTRY = web.AppKey("registry", Registry)
+METRICS = web.AppKey("metrics", NotifierMetrics)
+HTTP_METRICS = web.AppKey("http_metrics", HttpMetrics)
+CORE = web.AppKey("core", CoreEvents)
+LISTENER = web.AppKey("listener", EventListener)

@@ -1,0 +1,182 @@
+"""The notifier's fan-out rules, duplicate window, resume ids and backoff, without I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from bookings_common.events import EventEnvelope
+from bookings_web.auth import Principal, Role
+from bookings_web.problems import ValidationFailed
+from environs import Env, EnvError
+from notifier.connections import (
+    PONG_MESSAGE,
+    Connection,
+    Outgoing,
+    Registry,
+    TooManyConnections,
+    Transport,
+)
+from notifier.listener import BACKOFF_MAX_SECONDS, SeenIds, backoff_seconds
+from notifier.metrics import NotifierMetrics
+from notifier.settings import Settings
+from notifier.views import parse_event_id
+from prometheus_client import CollectorRegistry
+
+
+def customer(owner: str) -> Principal:
+    return Principal(f"customer:{owner}", Role.CUSTOMER, customer_id=owner)
+
+
+def provider(owner: str) -> Principal:
+    return Principal(f"provider:{owner}", Role.PROVIDER, provider_id=owner)
+
+
+def event(event_id: int, customer_id: str, provider_id: str) -> EventEnvelope:
+    data = {"bookingId": str(uuid.uuid4()), "customerId": customer_id, "providerId": provider_id}
+    return EventEnvelope(event_id, "booking.created", datetime.now(UTC), data)
+
+
+def make_registry(max_per_user: int = 10) -> tuple[Registry, NotifierMetrics]:
+    metrics = NotifierMetrics(CollectorRegistry())
+    return Registry(metrics, max_per_user=max_per_user), metrics
+
+
+def queued(connection: Connection) -> list[int | None]:
+    items = []
+    while not connection.queue.empty():
+        items.append(connection.queue.get_nowait().id)
+    return items
+
+
+async def test_an_event_goes_to_its_customer_and_provider_and_no_one_else() -> None:
+    registry, _ = make_registry()
+    alice, bob, shop = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    alice_ws = Connection(customer(alice), Transport.WEBSOCKET, 8)
+    alice_sse = Connection(customer(alice), Transport.SSE, 8)
+    bob_ws = Connection(customer(bob), Transport.WEBSOCKET, 8)
+    shop_sse = Connection(provider(shop), Transport.SSE, 8)
+    # A provider id equal to a customer id must not leak across roles.
+    shop_as_customer = Connection(customer(shop), Transport.WEBSOCKET, 8)
+    for connection in (alice_ws, alice_sse, bob_ws, shop_sse, shop_as_customer):
+        registry.add(connection)
+
+    envelope = event(7, alice, shop)
+    assert registry.dispatch(envelope, Outgoing.event(envelope)) == 3
+
+    assert queued(alice_ws) == queued(alice_sse) == queued(shop_sse) == [7]
+    assert queued(bob_ws) == queued(shop_as_customer) == []
+
+
+async def test_the_per_user_limit_counts_one_owner_and_frees_on_remove() -> None:
+    registry, _ = make_registry(max_per_user=2)
+    alice = str(uuid.uuid4())
+    first, second = (Connection(customer(alice), Transport.WEBSOCKET, 8) for _ in range(2))
+    registry.add(first)
+    registry.add(second)
+    with pytest.raises(TooManyConnections):
+        registry.add(Connection(customer(alice), Transport.SSE, 8))
+    registry.add(Connection(customer(str(uuid.uuid4())), Transport.SSE, 8))
+    registry.remove(first)
+    registry.remove(first)  # idempotent
+    registry.add(Connection(customer(alice), Transport.SSE, 8))
+    assert len(registry) == 3
+
+
+async def test_a_full_queue_disconnects_only_that_connection() -> None:
+    registry, metrics = make_registry()
+    alice, shop = str(uuid.uuid4()), str(uuid.uuid4())
+    slow = Connection(customer(alice), Transport.WEBSOCKET, 2)
+    fast = Connection(provider(shop), Transport.WEBSOCKET, 100)
+    closed: list[str] = []
+
+    async def close(reason: str) -> None:
+        closed.append(reason)
+
+    slow.on_close(close)
+    registry.add(slow)
+    registry.add(fast)
+    for event_id in range(1, 6):
+        envelope = event(event_id, alice, shop)
+        registry.dispatch(envelope, Outgoing.event(envelope))
+    await asyncio.sleep(0)
+
+    assert closed == ["slow_consumer"]
+    assert list(registry) == [fast]
+    assert queued(fast) == [1, 2, 3, 4, 5]
+    assert metrics.dropped.labels("slow_consumer")._value.get() == 1
+
+
+def test_the_replay_floor_drops_events_the_replay_sent_but_never_control_messages() -> None:
+    connection = Connection(customer(str(uuid.uuid4())), Transport.WEBSOCKET, 8)
+    connection.floor = 10
+    envelope = event(10, "c", "p")
+    assert not connection.accepts(Outgoing.event(envelope))
+    assert connection.accepts(Outgoing.event(event(11, "c", "p")))
+    assert connection.accepts(PONG_MESSAGE)
+
+
+def test_seen_ids_drop_repeats_within_the_window() -> None:
+    seen = SeenIds(size=3)
+    assert [seen.add(i) for i in (1, 2, 1, 3, 4)] == [True, True, False, True, True]
+    assert seen.add(1)  # evicted: the window is the last three ids
+
+
+@pytest.mark.parametrize("raw", ["abc", "-1", "1.5", "", " ", "١٢", str(2**63)])
+def test_bad_resume_ids_are_rejected(raw: str) -> None:
+    with pytest.raises(ValidationFailed):
+        parse_event_id(raw, "lastEventId")
+
+
+def test_resume_ids() -> None:
+    assert parse_event_id(None, "lastEventId") is None
+    assert parse_event_id("0", "lastEventId") == 0
+    assert parse_event_id(" 42 ", "Last-Event-ID") == 42
+    assert parse_event_id(str(2**63 - 1), "lastEventId") == 2**63 - 1
+
+
+def test_backoff_grows_with_jitter_up_to_its_cap() -> None:
+    for attempt in range(12):
+        ceiling = min(BACKOFF_MAX_SECONDS, 0.1 * 2**attempt)
+        assert ceiling / 2 <= backoff_seconds(attempt) <= ceiling
+    assert backoff_seconds(50) <= BACKOFF_MAX_SECONDS
+
+
+BASE_ENV = {"JWT_SECRET": "s" * 32, "INTERNAL_TOKEN": "t" * 16}
+
+
+def settings_of(values: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for name in (*BASE_ENV, *values):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**BASE_ENV, **values}.items():
+        monkeypatch.setenv(name, value)
+    return Settings.from_env(Env())
+
+
+def test_settings_defaults_follow_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("PORT", "REDIS_URL", "CORE_GRPC_TARGET", "MAX_CONNECTIONS_PER_USER"):
+        monkeypatch.delenv(name, raising=False)
+    settings = settings_of({}, monkeypatch)
+    assert (settings.port, settings.max_connections_per_user) == (8090, 10)
+    assert settings.core_grpc_target == "127.0.0.1:50051"
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"MAX_CONNECTIONS_PER_USER": "0"},
+        {"SEND_QUEUE_SIZE": "0"},
+        {"HEARTBEAT_SECONDS": "0"},
+        {"WS_MESSAGES_PER_SECOND": "-1"},
+        {"WS_MAX_MESSAGE_BYTES": "10"},
+        {"CORS_ALLOWED_ORIGINS": "*"},
+        {"PORT": "70000"},
+        {"JWT_SECRET": "short"},
+    ],
+)
+def test_bad_settings_are_refused(values: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises((ValueError, EnvError)):
+        settings_of(values, monkeypatch)
