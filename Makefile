@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 PACKAGES := libs/common libs/proto libs/web services/booking-core services/gateway services/notifier services/reminder-worker
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install lock proto proto-check migrate seed lint test test-unit test-integration run-core run-gateway run-notifier run-worker token bench-reminders clean
+.PHONY: help install lock proto proto-check migrate seed lint test test-unit test-integration run-core run-gateway run-notifier run-worker token bench-reminders bench-notifier clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -83,6 +83,9 @@ run-worker: $(INSTALLED) .env ## run the reminder worker (dramatiq, queue remind
 
 bench-reminders: $(INSTALLED) ## benchmark: 10,000 reminders due over two minutes (about 5 minutes)
 	$(BIN)/python bench/reminders.py
+
+bench-notifier: $(INSTALLED) ## benchmark: 5,000 WebSocket clients on two notifier replicas, 1,000 bookings (about 1 minute)
+	$(BIN)/python bench/notifier.py
 
 token: $(INSTALLED) .env ## print a development token: make token ROLE=customer|provider ID=<uuid>
 	@test -n "$(ROLE)" -a -n "$(ID)" || { echo "usage: make token ROLE=customer|provider ID=<uuid>" >&2; exit 2; }

@@ -427,7 +427,7 @@ async def test_unexpected_errors_are_a_generic_500_and_roles_are_enforced(
 ) -> None:
     from aiohttp import web
     from bookings_web.auth import JwtSettings, Role, authentication_middleware, roles
-    from bookings_web.observability import request_id_middleware
+    from bookings_web.observability import HttpMetrics
     from bookings_web.problems import problem_middleware
 
     from .harness import JWT_SECRET
@@ -441,7 +441,7 @@ async def test_unexpected_errors_are_a_generic_500_and_roles_are_enforced(
 
     app = web.Application(
         middlewares=[
-            request_id_middleware,
+            HttpMetrics().middleware,
             problem_middleware,
             authentication_middleware(JwtSettings("HS256", JWT_SECRET), public_paths=["/boom"]),
         ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -44,24 +45,45 @@ def make_registry(max_per_user: int = 10) -> tuple[Registry, NotifierMetrics]:
     return Registry(metrics, max_per_user=max_per_user), metrics
 
 
+class RecordingPeer:
+    """A ``Peer`` that records what it is sent (a fake at our own port)."""
+
+    def __init__(self) -> None:
+        self.sent: list[Outgoing] = []
+        self.closed: list[str] = []
+
+    async def send(self, item: Outgoing) -> None:
+        self.sent.append(item)
+
+    async def close(self, reason: str) -> None:
+        self.closed.append(reason)
+
+
+def connect(
+    registry: Registry, metrics: NotifierMetrics, principal: Principal, queue_size: int = 8
+) -> Connection:
+    connection = Connection(
+        principal, Transport.WEBSOCKET, metrics, queue_size=queue_size, send_timeout=1.0
+    )
+    registry.add(connection)
+    return connection
+
+
 def queued(connection: Connection) -> list[int | None]:
-    items = []
-    while not connection.queue.empty():
-        items.append(connection.queue.get_nowait().id)
-    return items
+    """What a connection that has not started writing holds, in order."""
+    items = connection._items or ()
+    return [item.id for item in items]
 
 
 async def test_an_event_goes_to_its_customer_and_provider_and_no_one_else() -> None:
-    registry, _ = make_registry()
+    registry, metrics = make_registry()
     alice, bob, shop = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
-    alice_ws = Connection(customer(alice), Transport.WEBSOCKET, 8)
-    alice_sse = Connection(customer(alice), Transport.SSE, 8)
-    bob_ws = Connection(customer(bob), Transport.WEBSOCKET, 8)
-    shop_sse = Connection(provider(shop), Transport.SSE, 8)
+    alice_ws = connect(registry, metrics, customer(alice))
+    alice_sse = connect(registry, metrics, customer(alice))
+    bob_ws = connect(registry, metrics, customer(bob))
+    shop_sse = connect(registry, metrics, provider(shop))
     # A provider id equal to a customer id must not leak across roles.
-    shop_as_customer = Connection(customer(shop), Transport.WEBSOCKET, 8)
-    for connection in (alice_ws, alice_sse, bob_ws, shop_sse, shop_as_customer):
-        registry.add(connection)
+    shop_as_customer = connect(registry, metrics, customer(shop))
 
     envelope = event(7, alice, shop)
     assert registry.dispatch(envelope, Outgoing.event(envelope)) == 3
@@ -71,49 +93,105 @@ async def test_an_event_goes_to_its_customer_and_provider_and_no_one_else() -> N
 
 
 async def test_the_per_user_limit_counts_one_owner_and_frees_on_remove() -> None:
-    registry, _ = make_registry(max_per_user=2)
+    registry, metrics = make_registry(max_per_user=2)
     alice = str(uuid.uuid4())
-    first, second = (Connection(customer(alice), Transport.WEBSOCKET, 8) for _ in range(2))
-    registry.add(first)
-    registry.add(second)
+    first = connect(registry, metrics, customer(alice))
+    connect(registry, metrics, customer(alice))
     with pytest.raises(TooManyConnections):
-        registry.add(Connection(customer(alice), Transport.SSE, 8))
-    registry.add(Connection(customer(str(uuid.uuid4())), Transport.SSE, 8))
+        connect(registry, metrics, customer(alice))
+    connect(registry, metrics, customer(str(uuid.uuid4())))
     registry.remove(first)
     registry.remove(first)  # idempotent
-    registry.add(Connection(customer(alice), Transport.SSE, 8))
+    connect(registry, metrics, customer(alice))
     assert len(registry) == 3
 
 
 async def test_a_full_queue_disconnects_only_that_connection() -> None:
     registry, metrics = make_registry()
     alice, shop = str(uuid.uuid4()), str(uuid.uuid4())
-    slow = Connection(customer(alice), Transport.WEBSOCKET, 2)
-    fast = Connection(provider(shop), Transport.WEBSOCKET, 100)
-    closed: list[str] = []
+    slow = connect(registry, metrics, customer(alice), queue_size=2)
+    fast = connect(registry, metrics, provider(shop), queue_size=100)
 
-    async def close(reason: str) -> None:
-        closed.append(reason)
+    class Stuck(RecordingPeer):
+        async def send(self, item: Outgoing) -> None:
+            await asyncio.Event().wait()  # a client that never reads
 
-    slow.on_close(close)
-    registry.add(slow)
-    registry.add(fast)
+    slow.start(Stuck(), None)
     for event_id in range(1, 6):
         envelope = event(event_id, alice, shop)
         registry.dispatch(envelope, Outgoing.event(envelope))
-    await asyncio.sleep(0)
+    for _ in range(3):
+        await asyncio.sleep(0)
 
-    assert closed == ["slow_consumer"]
     assert list(registry) == [fast]
     assert queued(fast) == [1, 2, 3, 4, 5]
     assert metrics.dropped.labels("slow_consumer")._value.get() == 1
+    assert metrics.disconnected.labels("slow_consumer")._value.get() == 1
+
+
+async def test_a_connection_writes_the_replay_then_the_queue_dropping_what_the_replay_sent() -> (
+    None
+):
+    registry, metrics = make_registry()
+    alice, shop = str(uuid.uuid4()), str(uuid.uuid4())
+    connection = connect(registry, metrics, customer(alice))
+    connection.floor = 3  # the client said lastEventId=3
+    # Live events arrive while the replay is being read: queued, not yet written.
+    for event_id in (6, 8):
+        envelope = event(event_id, alice, shop)
+        registry.dispatch(envelope, Outgoing.event(envelope))
+
+    async def pages() -> AsyncIterator[list[EventEnvelope]]:
+        yield [event(3, alice, shop), event(4, alice, shop)]
+        yield [event(5, alice, shop), event(6, alice, shop)]
+
+    peer = RecordingPeer()
+    connection.start(peer, pages())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    envelope = event(9, alice, shop)
+    registry.dispatch(envelope, Outgoing.event(envelope))
+    connection.offer(PONG_MESSAGE)
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+    assert [item.id for item in peer.sent] == [4, 5, 6, 8, 9, None]
+    assert connection.floor == 6
+    assert connection.queued == 0
+    assert metrics.replayed_events._value.get() == 3
+
+
+async def test_an_idle_connection_holds_no_queue_and_no_task() -> None:
+    registry, metrics = make_registry()
+    alice = str(uuid.uuid4())
+    connection = connect(registry, metrics, customer(alice))
+    peer = RecordingPeer()
+    connection.start(peer, None)
+    envelope = event(1, alice, str(uuid.uuid4()))
+    registry.dispatch(envelope, Outgoing.event(envelope))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert [item.id for item in peer.sent] == [1]
+    assert connection._items is None
+    assert connection._writer is None
+
+
+async def test_closing_stops_writing_and_closes_the_peer_once() -> None:
+    registry, metrics = make_registry()
+    connection = connect(registry, metrics, customer(str(uuid.uuid4())))
+    peer = RecordingPeer()
+    connection.start(peer, None)
+    await connection.close("shutdown")
+    await connection.close("shutdown")
+    assert peer.closed == ["shutdown"]
+    assert metrics.disconnected.labels("shutdown")._value.get() == 1
 
 
 def test_the_replay_floor_drops_events_the_replay_sent_but_never_control_messages() -> None:
-    connection = Connection(customer(str(uuid.uuid4())), Transport.WEBSOCKET, 8)
+    registry, metrics = make_registry()
+    connection = connect(registry, metrics, customer(str(uuid.uuid4())))
     connection.floor = 10
-    envelope = event(10, "c", "p")
-    assert not connection.accepts(Outgoing.event(envelope))
+    assert not connection.accepts(Outgoing.event(event(10, "c", "p")))
     assert connection.accepts(Outgoing.event(event(11, "c", "p")))
     assert connection.accepts(PONG_MESSAGE)
 

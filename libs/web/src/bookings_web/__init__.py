@@ -2,5 +2,5 @@
 
 - ``problems``: RFC 9457 problem+json errors and the middleware that renders them.
 - ``auth``: JWT authentication (aiohttp-jwt + PyJWT), the ``Principal`` and ``@roles``.
-- ``observability``: request ids and Prometheus metrics middlewares.
+- ``observability``: one middleware for request ids, request logs and Prometheus metrics.
 """

@@ -135,6 +135,12 @@ class Principal:
 
 PRINCIPAL_KEY: Final = web.RequestKey("principal", Principal)
 _TOKEN_KEY: Final = web.RequestKey("jwt_token", str)
+_VERIFIED: Final = web.Response(status=204)
+
+
+async def _verified(_request: web.Request) -> web.StreamResponse:
+    """aiohttp-jwt's downstream handler: reached only when it accepted the token."""
+    return _VERIFIED
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
@@ -233,26 +239,25 @@ def authentication_middleware(
             or any(p.fullmatch(request.path) for p in public)
         ):
             return await handler(request)
-        reached = False
+        request[PRINCIPAL_KEY] = principal_from_claims(await verified_claims(request))
+        return await handler(request)
 
-        async def accept(req: web.Request, claims: dict[str, Any]) -> web.StreamResponse:
-            nonlocal reached
-            reached = True
-            req[PRINCIPAL_KEY] = principal_from_claims(claims)
-            return await handler(req)
-
-        async def verified(req: web.Request) -> web.StreamResponse:
-            return await accept(req, req[CLAIMS_KEY])
-
+    async def verified_claims(request: web.Request) -> dict[str, Any]:
+        # aiohttp-jwt verifies in front of a stand-in handler, not around ours:
+        # its frame, the token and the claims are gone before a long-lived
+        # handler (WebSocket, SSE) starts, and our handler's own 401/403 errors
+        # are never mistaken for its rejections.
         try:
-            response: web.StreamResponse = await verify(request, verified)
-            return response
+            await verify(request, _verified)
+            claims: dict[str, Any] = request.pop(CLAIMS_KEY)
         except web.HTTPException as exc:
-            if reached or exc.status not in (401, 403) or _TOKEN_KEY not in request:
+            if exc.status not in (401, 403) or _TOKEN_KEY not in request:
                 raise
-        # aiohttp-jwt rejected the token without leeway: decide with the full
-        # rules (this also gives the precise reason for the log line).
-        return await accept(request, decode_claims(request[_TOKEN_KEY], settings))
+            # aiohttp-jwt rejected the token without leeway: decide with the full
+            # rules (this also gives the precise reason for the log line).
+            claims = decode_claims(request[_TOKEN_KEY], settings)
+        del request[_TOKEN_KEY]
+        return claims
 
     return middleware
 

@@ -1,10 +1,10 @@
 """Request ids and Prometheus metrics for the aiohttp services.
 
-``request_id_middleware`` accepts a sane ``X-Request-ID`` or makes one, binds
-it for logs and outgoing gRPC calls (``bookings_common.grpc.create_channel``)
-and echoes it on every response. ``HttpMetrics`` counts requests and times
-them by route template and status in its own registry, so several apps in one
-process (tests) never share counters.
+``HttpMetrics.middleware`` accepts a sane ``X-Request-ID`` or makes one, binds
+it for logs and outgoing gRPC calls (``bookings_common.grpc.create_channel``),
+echoes it on every response, logs one line per request, and counts and times
+requests by route template and status in the instance's own registry, so
+several apps in one process (tests) never share counters.
 """
 
 from __future__ import annotations
@@ -22,34 +22,6 @@ REQUEST_ID_HEADER: Final = "X-Request-ID"
 # Latency buckets in seconds: from a cache-hot read to a deadline-bound call.
 log = get_logger("bookings_web.http")
 LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-
-
-@web.middleware
-async def request_id_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Bind ``requestId`` for the request's duration, set ``X-Request-ID`` on the response
-    and log one ``http.request`` line (method, path, status, duration in ms)."""
-    request_id = sane_request_id(request.headers.get(REQUEST_ID_HEADER))
-    started = time.perf_counter()
-    status = 500
-    with structlog.contextvars.bound_contextvars(**{REQUEST_ID_KEY: request_id}):
-        try:
-            response: web.StreamResponse = await handler(request)
-            status = response.status
-        except web.HTTPException as exc:  # only when no problem middleware sits inside
-            status = exc.status
-            exc.headers[REQUEST_ID_HEADER] = request_id
-            raise
-        finally:
-            log.info(
-                "http.request",
-                method=request.method,
-                path=request.path,
-                status=status,
-                durationMs=round((time.perf_counter() - started) * 1000, 2),
-            )
-        if not response.prepared:
-            response.headers[REQUEST_ID_HEADER] = request_id
-        return response
 
 
 def route_name(request: web.Request) -> str:
@@ -86,7 +58,13 @@ class HttpMetrics:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        """Record one count and one latency sample per request, errors included."""
+        """The outermost middleware: bind ``requestId`` for the request's duration, set
+        ``X-Request-ID`` on the response, log one ``http.request`` line (method, path,
+        status, duration in ms) and record one count and one latency sample, errors
+        included. One middleware, not two: each costs every open WebSocket or SSE
+        connection a frame for as long as it lasts."""
+        request_id = sane_request_id(request.headers.get(REQUEST_ID_HEADER))
+        bound = structlog.contextvars.bind_contextvars(**{REQUEST_ID_KEY: request_id})
         started = time.perf_counter()
         status = 500
         route = route_name(request)
@@ -95,14 +73,26 @@ class HttpMetrics:
         try:
             response: web.StreamResponse = await handler(request)
             status = response.status
-            return response
-        except web.HTTPException as exc:
+        except web.HTTPException as exc:  # only when no problem middleware sits inside
             status = exc.status
+            exc.headers[REQUEST_ID_HEADER] = request_id
             raise
         finally:
+            elapsed = time.perf_counter() - started
             in_progress.dec()
             self.requests.labels(request.method, route, str(status)).inc()
-            self.latency.labels(request.method, route).observe(time.perf_counter() - started)
+            self.latency.labels(request.method, route).observe(elapsed)
+            log.info(
+                "http.request",
+                method=request.method,
+                path=request.path,
+                status=status,
+                durationMs=round(elapsed * 1000, 2),
+            )
+            structlog.contextvars.reset_contextvars(**bound)
+        if not response.prepared:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        return response
 
     async def handler(self, _request: web.Request) -> web.Response:
         """``GET /metrics`` in the Prometheus text format."""

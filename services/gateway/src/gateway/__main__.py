@@ -29,7 +29,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         shutdown_timeout=settings.shutdown_grace_seconds,
-        access_log=None,  # request_id_middleware logs one JSON line per request
+        access_log=None,  # HttpMetrics.middleware logs one JSON line per request
         print=None,
     )
 

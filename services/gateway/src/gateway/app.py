@@ -10,7 +10,7 @@ from aiohttp import web
 from bookings_common.grpc import create_channel
 from bookings_web.auth import authentication_middleware
 from bookings_web.cors import enable_cors
-from bookings_web.observability import HttpMetrics, request_id_middleware
+from bookings_web.observability import HttpMetrics
 from bookings_web.problems import problem_middleware
 from swagger_ui import api_doc
 
@@ -60,7 +60,6 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
         middlewares=[
-            request_id_middleware,
             metrics.middleware,
             problem_middleware,
             authentication_middleware(settings.jwt, public_paths=PUBLIC_PATHS),

@@ -14,7 +14,7 @@ from bookings_common.grpc import create_channel
 from bookings_common.logging import get_logger
 from bookings_web.auth import authentication_middleware
 from bookings_web.cors import enable_cors
-from bookings_web.observability import HttpMetrics, request_id_middleware
+from bookings_web.observability import HttpMetrics
 from bookings_web.problems import problem_middleware
 from prometheus_client import CollectorRegistry
 
@@ -71,7 +71,6 @@ def create_app(settings: Settings) -> web.Application:
     metrics = NotifierMetrics(registry)
     app = web.Application(
         middlewares=[
-            request_id_middleware,
             http_metrics.middleware,
             problem_middleware,
             authentication_middleware(

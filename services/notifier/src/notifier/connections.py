@@ -4,21 +4,25 @@ Fan-out: each event goes to the connections of ``data.customerId`` (customer
 tokens) and of ``data.providerId`` (provider tokens), and to no one else. A
 connection never blocks the fan-out: events go into its bounded send queue,
 and a connection whose queue is full is a slow consumer, disconnected at once
-(it can reconnect with ``lastEventId`` and replay what it missed).
+(it can reconnect with ``lastEventId`` and replay what it missed). One JSON
+text per event is shared by every connection it goes to.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
-from collections.abc import Awaitable, Callable, Iterator
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from bookings_common.events import EventEnvelope
 from bookings_common.logging import get_logger
 from bookings_web.auth import Principal, Role
 
+from .core import CoreUnavailable
 from .metrics import NotifierMetrics
 
 log = get_logger("notifier.connections")
@@ -55,37 +59,145 @@ class TooManyConnections(Exception):
     """The owner already has ``MAX_CONNECTIONS_PER_USER`` connections on this replica."""
 
 
+class Peer(Protocol):
+    """The transport end of a connection (a WebSocket or an SSE stream)."""
+
+    async def send(self, item: Outgoing) -> None:
+        """Write one message; raises ``ConnectionError`` when the client is gone."""
+
+    async def close(self, reason: str) -> None:
+        """Close for ``reason``: ``shutdown`` and ``replay_failed`` politely (WebSocket
+        close frame, end of the SSE stream), anything else by aborting the socket."""
+
+
 class Connection:
     """One client connection: who it is for, its bounded send queue and its replay floor.
 
-    ``floor`` is the highest id sent by the replay; a live event at or below it
-    was part of the replay (every smaller id was committed and visible when it
-    was read) and is dropped at the seam.
+    Memory matters here (thousands per replica), so an idle connection holds no
+    queue and no task: ``offer`` creates the queue on demand and starts one
+    writer task that drains it and ends when it is empty.
+
+    ``floor`` is the highest id the replay sent (or the client's resume id); a
+    live event at or below it was part of the replay (every smaller id was
+    committed and visible when it was read) and is dropped at the seam.
     """
 
-    __slots__ = ("_close", "floor", "key", "principal", "queue", "transport")
+    __slots__ = (
+        "_items",
+        "_limit",
+        "_metrics",
+        "_peer",
+        "_send_timeout",
+        "_writer",
+        "floor",
+        "key",
+        "principal",
+        "transport",
+    )
 
-    def __init__(self, principal: Principal, transport: Transport, queue_size: int) -> None:
+    def __init__(
+        self,
+        principal: Principal,
+        transport: Transport,
+        metrics: NotifierMetrics,
+        *,
+        queue_size: int,
+        send_timeout: float,
+    ) -> None:
         self.principal = principal
         self.key: OwnerKey = (principal.role, principal.owner_id)
         self.transport = transport
-        self.queue: asyncio.Queue[Outgoing] = asyncio.Queue(queue_size)
         self.floor = 0
-        self._close: Callable[[str], Awaitable[None]] | None = None
+        self._metrics = metrics
+        self._limit = queue_size
+        self._send_timeout = send_timeout
+        self._items: deque[Outgoing] | None = None
+        self._peer: Peer | None = None
+        self._writer: asyncio.Task[None] | None = None
 
-    def on_close(self, close: Callable[[str], Awaitable[None]]) -> None:
-        """Set how the transport closes this connection, given a reason (see ``close``)."""
-        self._close = close
+    @property
+    def queued(self) -> int:
+        """Messages waiting to be written."""
+        return len(self._items) if self._items is not None else 0
 
-    async def close(self, reason: str) -> None:
-        """Close the connection for ``reason`` (``shutdown``, ``slow_consumer``, ...)."""
-        if self._close is not None:
-            close, self._close = self._close, None
-            await close(reason)
+    def offer(self, item: Outgoing) -> bool:
+        """Queue ``item`` for writing; False when the queue is full (a slow consumer)."""
+        items = self._items
+        if items is None:
+            items = self._items = deque()
+        if len(items) >= self._limit:
+            return False
+        items.append(item)
+        if self._writer is None and self._peer is not None:
+            self._writer = asyncio.create_task(self._write())
+        return True
 
     def accepts(self, item: Outgoing) -> bool:
         """Whether ``item`` is still to be sent (control messages always are)."""
         return item.id is None or item.id > self.floor
+
+    def start(self, peer: Peer, replay: AsyncIterator[list[EventEnvelope]] | None) -> None:
+        """Start writing to ``peer``: the replay's pages first, then what was queued."""
+        self._peer = peer
+        if replay is not None or self.queued:
+            self._writer = asyncio.create_task(self._write(replay))
+
+    async def close(self, reason: str) -> None:
+        """Stop writing and close the peer for ``reason`` (see ``Peer.close``)."""
+        await self.stop()
+        peer, self._peer = self._peer, None
+        if peer is not None:
+            self._metrics.disconnected.labels(reason).inc()
+            await peer.close(reason)
+
+    async def stop(self) -> None:
+        """Cancel the writer, if one is running, and wait for it."""
+        writer, self._writer = self._writer, None
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+    async def _write(self, replay: AsyncIterator[list[EventEnvelope]] | None = None) -> None:
+        reason = None
+        try:
+            if replay is not None:
+                await self._replay(replay)
+            items = self._items
+            while items:
+                item = items.popleft()
+                if self.accepts(item):
+                    await self._send(item)
+        except CoreUnavailable as exc:
+            log.warning("notifier.replay.failed", error=str(exc))
+            reason = "replay_failed"
+        except TimeoutError:
+            reason = "send_timeout"
+        except (ConnectionError, RuntimeError):
+            pass  # the client went away; its handler cleans up
+        finally:
+            self._writer = None
+            if not self._items:
+                self._items = None  # an idle connection keeps no queue
+        if reason is not None:
+            await self.close(reason)
+
+    async def _replay(self, pages: AsyncIterator[list[EventEnvelope]]) -> None:
+        self._metrics.replays.inc()
+        for_replay = self._metrics.replayed_events
+        async for page in pages:
+            for envelope in page:
+                if envelope.id > self.floor:
+                    await self._send(Outgoing.event(envelope))
+                    self.floor = envelope.id
+                    for_replay.inc()
+
+    async def _send(self, item: Outgoing) -> None:
+        assert self._peer is not None
+        async with asyncio.timeout(self._send_timeout):
+            await self._peer.send(item)
+        if item.id is not None:
+            self._metrics.delivered.labels(self.transport).inc()
 
 
 class Registry:
@@ -130,23 +242,21 @@ class Registry:
         queued = 0
         for key in _owners(envelope):
             for connection in list(self._by_owner.get(key, ())):
-                try:
-                    connection.queue.put_nowait(item)
+                if connection.offer(item):
                     queued += 1
-                except asyncio.QueueFull:
+                else:
                     self._slow_consumer(connection)
         return queued
 
     def _slow_consumer(self, connection: Connection) -> None:
         self.remove(connection)
         self._metrics.dropped.labels("slow_consumer").inc()
-        self._metrics.disconnected.labels("slow_consumer").inc()
         log.warning(
             "notifier.slow_consumer",
             transport=connection.transport,
             role=connection.principal.role,
             ownerId=connection.principal.owner_id,
-            queued=connection.queue.qsize(),
+            queued=connection.queued,
         )
         task = asyncio.create_task(connection.close("slow_consumer"))
         self._closing.add(task)

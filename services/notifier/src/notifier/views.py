@@ -10,11 +10,8 @@ queued and live events, dropping those the replay already sent.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Final
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -36,8 +33,6 @@ routes = web.RouteTableDef()
 
 MAX_EVENT_ID: Final = 2**63 - 1
 LAST_EVENT_ID_HEADER: Final = "Last-Event-ID"
-Send = Callable[[Outgoing], Awaitable[None]]
-Pages = AsyncGenerator[list[EventEnvelope], None]
 
 
 class PolicyWebSocketResponse(web.WebSocketResponse):
@@ -62,104 +57,57 @@ def parse_event_id(raw: str | None, field: str) -> int | None:
     return int(raw)
 
 
-@dataclass(slots=True)
-class Replay:
-    """The replay a connection asked for: the page read before the upgrade, then the rest."""
-
-    after_id: int
-    first: list[EventEnvelope]
-    rest: Pages
-
-    async def pages(self) -> AsyncIterator[list[EventEnvelope]]:
-        if self.first:
-            yield self.first
-            async for page in self.rest:
+async def _replay_pages(
+    first: list[EventEnvelope], rest: AsyncGenerator[list[EventEnvelope], None]
+) -> AsyncIterator[list[EventEnvelope]]:
+    try:
+        if first:
+            yield first
+            async for page in rest:
                 yield page
+    finally:
+        await rest.aclose()
 
 
-@contextlib.asynccontextmanager
-async def registered(
+async def admit(
     request: web.Request, transport: Transport, after_id: int | None
-) -> AsyncIterator[tuple[Connection, Replay | None]]:
-    """Check the caller and register its connection (see the module docstring);
-    the connection is removed from the registry on exit."""
+) -> tuple[Connection, AsyncIterator[list[EventEnvelope]] | None]:
+    """Check the caller and register its connection (see the module docstring); the
+    caller must ``request.app[keys.REGISTRY].remove`` it when done."""
     app = request.app
     settings, metrics, registry = app[keys.SETTINGS], app[keys.METRICS], app[keys.REGISTRY]
     caller = principal(request)
     if not origin_allowed(request, settings.cors_allowed_origins):
         metrics.rejected.labels("origin").inc()
         raise ProblemError("FORBIDDEN", "connections from this Origin are not allowed")
-    connection = Connection(caller, transport, settings.send_queue_size)
+    connection = Connection(
+        caller,
+        transport,
+        metrics,
+        queue_size=settings.send_queue_size,
+        send_timeout=settings.send_timeout_seconds,
+    )
     try:
         registry.add(connection)
     except TooManyConnections as exc:
         metrics.rejected.labels("too_many_connections").inc()
         raise ProblemError("TOO_MANY_CONNECTIONS", str(exc)) from None
-    replay: Replay | None = None
+    if after_id is None:
+        return connection, None
+    connection.floor = after_id
+    rest = app[keys.CORE].owner_events(caller, after_id)
     try:
-        if after_id is not None:
-            connection.floor = after_id
-            rest = app[keys.CORE].owner_events(caller, after_id)
-            try:
-                first: list[EventEnvelope] = await anext(rest, [])
-            except CoreUnavailable as exc:
-                metrics.rejected.labels("replay_unavailable").inc()
-                log.warning("notifier.replay.unavailable", error=str(exc))
-                raise ProblemError(
-                    "UPSTREAM_UNAVAILABLE",
-                    "booking-core is unavailable, so events cannot be replayed; retry",
-                    headers={"Retry-After": "1"},
-                ) from None
-            replay = Replay(after_id, first, rest)
-            metrics.replays.inc()
-        yield connection, replay
-    finally:
+        first: list[EventEnvelope] = await anext(rest, [])
+    except CoreUnavailable as exc:
         registry.remove(connection)
-        if replay is not None:
-            await replay.rest.aclose()
-
-
-async def pump(
-    request: web.Request, connection: Connection, replay: Replay | None, send: Send
-) -> None:
-    """Send the replay, then queued and live events, until cancelled.
-
-    Raises ``CoreUnavailable`` if a later replay page fails and ``TimeoutError``
-    if one write takes longer than ``SEND_TIMEOUT_SECONDS``.
-    """
-    metrics, timeout = request.app[keys.METRICS], request.app[keys.SETTINGS].send_timeout_seconds
-    delivered = metrics.delivered.labels(connection.transport)
-    if replay is not None:
-        async for page in replay.pages():
-            for envelope in page:
-                if envelope.id > connection.floor:
-                    async with asyncio.timeout(timeout):
-                        await send(Outgoing.event(envelope))
-                    connection.floor = envelope.id
-                    delivered.inc()
-                    metrics.replayed_events.inc()
-    queue = connection.queue
-    while True:
-        item = await queue.get()
-        if connection.accepts(item):
-            async with asyncio.timeout(timeout):
-                await send(item)
-            if item.id is not None:
-                delivered.inc()
-
-
-def _pump_failure(task: asyncio.Task[None]) -> str | None:
-    """Why a pump stopped, as a disconnect reason, or None if it was cancelled."""
-    if task.cancelled():
-        return None
-    exc = task.exception()
-    if isinstance(exc, CoreUnavailable):
-        return "replay_failed"
-    if isinstance(exc, TimeoutError):
-        return "send_timeout"
-    if exc is not None and not isinstance(exc, ConnectionError):
-        log.error("notifier.pump.failed", error=repr(exc))
-    return "connection_lost"
+        metrics.rejected.labels("replay_unavailable").inc()
+        log.warning("notifier.replay.unavailable", error=str(exc))
+        raise ProblemError(
+            "UPSTREAM_UNAVAILABLE",
+            "booking-core is unavailable, so events cannot be replayed; retry",
+            headers={"Retry-After": "1"},
+        ) from None
+    return connection, _replay_pages(first, rest)
 
 
 def _abort(request: web.Request) -> None:
@@ -167,11 +115,32 @@ def _abort(request: web.Request) -> None:
         request.transport.abort()
 
 
+class WebSocketPeer:
+    """``Peer`` over an aiohttp WebSocket: events and pongs as text frames."""
+
+    __slots__ = ("_request", "_ws")
+
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request) -> None:
+        self._ws = ws
+        self._request = request
+
+    async def send(self, item: Outgoing) -> None:
+        await self._ws.send_str(item.text)
+
+    async def close(self, reason: str) -> None:
+        if reason == "shutdown":
+            await self._ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+        elif reason == "replay_failed":
+            await self._ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"replay failed")
+        else:  # a client that does not read cannot take a close frame either
+            _abort(self._request)
+
+
 @routes.get("/ws")
 async def websocket(request: web.Request) -> web.StreamResponse:
     """``GET /ws``: events as text frames; ``{"type":"ping"}`` gets ``{"type":"pong"}``;
     ``?lastEventId=N`` replays events after N first."""
-    settings, metrics = request.app[keys.SETTINGS], request.app[keys.METRICS]
+    settings = request.app[keys.SETTINGS]
     ws = PolicyWebSocketResponse(
         heartbeat=settings.heartbeat_seconds,
         max_msg_size=settings.ws_max_message_bytes,
@@ -182,38 +151,15 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             [FieldError("Upgrade", "GET /ws needs a WebSocket upgrade request (RFC 6455)")]
         )
     after_id = parse_event_id(request.query.get("lastEventId"), "lastEventId")
-    async with registered(request, Transport.WEBSOCKET, after_id) as (connection, replay):
+    connection, replay = await admit(request, Transport.WEBSOCKET, after_id)
+    try:
         ws.headers[REQUEST_ID_HEADER] = current_request_id() or ""
         await ws.prepare(request)
-
-        async def close(reason: str) -> None:
-            metrics.disconnected.labels(reason).inc()
-            if reason == "shutdown":
-                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
-            elif reason == "replay_failed":
-                await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"replay failed")
-            else:  # a client that does not read cannot take a close frame either
-                _abort(request)
-
-        connection.on_close(close)
-
-        async def send(item: Outgoing) -> None:
-            await ws.send_str(item.text)
-
-        sender = asyncio.create_task(pump(request, connection, replay, send))
-
-        def stopped(task: asyncio.Task[None]) -> None:
-            reason = _pump_failure(task)
-            if reason is not None and reason != "connection_lost":
-                asyncio.create_task(connection.close(reason))  # noqa: RUF006 - closes itself
-
-        sender.add_done_callback(stopped)
-        try:
-            await _read(ws, connection, request)
-        finally:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await sender
+        connection.start(WebSocketPeer(ws, request), replay)
+        await _read(ws, connection, request)
+    finally:
+        request.app[keys.REGISTRY].remove(connection)
+        await connection.stop()
     return ws
 
 
@@ -232,16 +178,13 @@ async def _read(ws: web.WebSocketResponse, connection: Connection, request: web.
                 return
             await limiter.acquire()
             if _is_ping(message.data):
-                with contextlib.suppress(asyncio.QueueFull):
-                    connection.queue.put_nowait(PONG_MESSAGE)
+                connection.offer(PONG_MESSAGE)
         elif message.type is WSMsgType.BINARY:
             metrics.disconnected.labels("policy").inc()
             await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"text frames only")
             return
-    if ws.close_code == WSCloseCode.MESSAGE_TOO_BIG or (
-        ws.close_code == WSCloseCode.POLICY_VIOLATION and ws.exception() is not None
-    ):
-        metrics.disconnected.labels("policy").inc()
+    if ws.close_code == WSCloseCode.POLICY_VIOLATION and ws.exception() is not None:
+        metrics.disconnected.labels("policy").inc()  # oversized (see PolicyWebSocketResponse)
 
 
 def _is_ping(text: str) -> bool:
@@ -250,6 +193,24 @@ def _is_ping(text: str) -> bool:
     except ValueError:
         return False
     return isinstance(value, dict) and value.get("type") == "ping"
+
+
+class SsePeer:
+    """``Peer`` over an aiohttp-sse stream."""
+
+    __slots__ = ("_request", "_stream")
+
+    def __init__(self, stream: EventSourceResponse, request: web.Request) -> None:
+        self._stream = stream
+        self._request = request
+
+    async def send(self, item: Outgoing) -> None:
+        await self._stream.send(item.text, id=str(item.id), event=item.type)
+
+    async def close(self, reason: str) -> None:
+        self._stream.stop_streaming()  # the browser reconnects with Last-Event-ID
+        if reason not in ("shutdown", "replay_failed"):
+            _abort(self._request)
 
 
 @routes.get("/events")
@@ -263,40 +224,20 @@ async def events(request: web.Request) -> web.StreamResponse:
         if header is not None
         else parse_event_id(request.query.get("lastEventId"), "lastEventId")
     )
-    async with registered(request, Transport.SSE, after_id) as (connection, replay):
+    connection, replay = await admit(request, Transport.SSE, after_id)
+    try:
         stream = EventSourceResponse(
             headers={REQUEST_ID_HEADER: current_request_id() or ""},
             ping_interval=settings.heartbeat_seconds,
             send_timeout=settings.send_timeout_seconds,
         )
         await stream.prepare(request)
-        metrics = request.app[keys.METRICS]
-
-        async def send(item: Outgoing) -> None:
-            await stream.send(item.text, id=str(item.id), event=item.type)
-
-        async def close(reason: str) -> None:
-            metrics.disconnected.labels(reason).inc()
-            if reason in ("shutdown", "replay_failed"):
-                stream.stop_streaming()  # the browser reconnects with Last-Event-ID
-            else:
-                _abort(request)
-
-        connection.on_close(close)
-        sender = asyncio.create_task(pump(request, connection, replay, send))
-        try:
-            async with stream:  # until the client goes, the server stops it, or the pump fails
-                waiter = asyncio.ensure_future(stream.wait())
-                await asyncio.wait({sender, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                if sender.done():
-                    reason = _pump_failure(sender)
-                    if reason is not None and reason != "connection_lost":
-                        await connection.close(reason)
-        finally:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await sender
+        connection.start(SsePeer(stream, request), replay)
+        async with stream:  # until the client goes or the server stops the stream
+            await stream.wait()
+    finally:
+        request.app[keys.REGISTRY].remove(connection)
+        await connection.stop()
     return stream
 
 
