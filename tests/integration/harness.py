@@ -280,12 +280,13 @@ def make_token(
     return jwt.encode(payload, secret, algorithm=algorithm)
 
 
-class GatewayProcess(ServiceProcess):
-    """The gateway in its own process."""
+class HttpServiceProcess(ServiceProcess):
+    """An HTTP service of ours on a free port, talking to booking-core at ``core_port``;
+    ready when ``ready_path`` answers 200."""
 
-    module = "gateway"
+    ready_path = "/health"
 
-    def __init__(self, core_port: int, log_path: Path, **extra_env: str) -> None:
+    def __init__(self, core_port: int, log_path: Path, env: dict[str, str]) -> None:
         self.port = free_port()
         super().__init__(
             log_path,
@@ -294,8 +295,7 @@ class GatewayProcess(ServiceProcess):
                 "JWT_SECRET": JWT_SECRET,
                 "HOST": "127.0.0.1",
                 "PORT": str(self.port),
-                "APP_ENV": "development",
-                **extra_env,
+                **env,
             },
         )
 
@@ -308,9 +308,18 @@ class GatewayProcess(ServiceProcess):
 
         async with (
             aiohttp.ClientSession() as session,
-            session.get(f"{self.url}/health") as response,
+            session.get(f"{self.url}{self.ready_path}") as response,
         ):
             return response.status == 200
+
+
+class GatewayProcess(HttpServiceProcess):
+    """The gateway in its own process."""
+
+    module = "gateway"
+
+    def __init__(self, core_port: int, log_path: Path, **extra_env: str) -> None:
+        super().__init__(core_port, log_path, {"APP_ENV": "development", **extra_env})
 
 
 class WorkerProcess(ServiceProcess):
@@ -348,37 +357,14 @@ class WorkerProcess(ServiceProcess):
         return self._count_ready() > self._ready_lines
 
 
-class NotifierProcess(ServiceProcess):
-    """A notifier replica in its own process; ready when ``/ready`` says so."""
+class NotifierProcess(HttpServiceProcess):
+    """A notifier replica in its own process; ready when subscribed to Redis."""
 
     module = "notifier"
+    ready_path = "/ready"
 
     def __init__(self, core_port: int, redis_url: str, log_path: Path, **extra_env: str) -> None:
-        self.port = free_port()
-        super().__init__(
-            log_path,
-            {
-                "CORE_GRPC_TARGET": f"127.0.0.1:{core_port}",
-                "REDIS_URL": redis_url,
-                "JWT_SECRET": JWT_SECRET,
-                "HOST": "127.0.0.1",
-                "PORT": str(self.port),
-                **extra_env,
-            },
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def is_ready(self) -> bool:
-        import aiohttp
-
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"{self.url}/ready") as response,
-        ):
-            return response.status == 200
+        super().__init__(core_port, log_path, {"REDIS_URL": redis_url, **extra_env})
 
     def rss_bytes(self) -> int:
         """The process's resident set size, from /proc (Linux)."""

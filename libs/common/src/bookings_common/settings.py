@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from environs import Env, EnvError
 
-from .grpc import parse_target
+from .grpc import DEFAULT_DEADLINE_SECONDS, parse_target
 
 T = TypeVar("T")
 
@@ -109,3 +109,12 @@ def grpc_target(env: Env, name: str = "CORE_GRPC_TARGET", default: str = "127.0.
     except ValueError as exc:
         raise ValueError(f'"{name}" {exc}') from None
     return target
+
+
+def core_deadline(env: Env, name: str = "CORE_DEADLINE_SECONDS") -> float:
+    """Read the deadline of each call to booking-core, in seconds (0 < value <= 300,
+    default ``DEFAULT_DEADLINE_SECONDS``); raises ``ValueError`` naming the setting."""
+    value: float = env.float(name, DEFAULT_DEADLINE_SECONDS)
+    if not 0 < value <= 300:
+        raise ValueError(f'"{name}" must be more than 0 and at most 300 seconds')
+    return value

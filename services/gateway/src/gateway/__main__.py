@@ -7,8 +7,8 @@ booking-core channel).
 
 from __future__ import annotations
 
-from aiohttp import web
 from bookings_common.logging import configure_logging, get_logger
+from bookings_web.serve import serve
 
 from .app import create_app
 from .settings import load_settings
@@ -24,13 +24,11 @@ def main() -> None:
         appEnv=settings.app_env,
         devTokens=settings.development,
     )
-    web.run_app(
+    serve(
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        shutdown_timeout=settings.shutdown_grace_seconds,
-        access_log=None,  # HttpMetrics.middleware logs one JSON line per request
-        print=None,
+        shutdown_grace_seconds=settings.shutdown_grace_seconds,
     )
 
 

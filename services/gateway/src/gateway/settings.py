@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from bookings_common.grpc import DEFAULT_DEADLINE_SECONDS
-from bookings_common.settings import grpc_target, load_or_exit, port, secret
+from bookings_common.settings import core_deadline, grpc_target, load_or_exit, port, secret
 from bookings_web.auth import JwtSettings
 from bookings_web.cors import allowed_origins
 from environs import Env
@@ -55,11 +55,7 @@ class Settings:
             host=env.str("HOST", "0.0.0.0"),  # noqa: S104
             port=port(env, "PORT", 8080),
             app_env=env.str("APP_ENV", "production", validate=OneOf(["development", "production"])),
-            core_deadline_seconds=env.float(
-                "CORE_DEADLINE_SECONDS",
-                DEFAULT_DEADLINE_SECONDS,
-                validate=Range(min=0, min_inclusive=False, max=300),
-            ),
+            core_deadline_seconds=core_deadline(env),
             rate_limit_per_minute=env.int("RATE_LIMIT_PER_MINUTE", 60, validate=Range(min=1)),
             rate_limit_max_keys=env.int("RATE_LIMIT_MAX_KEYS", 100_000, validate=Range(min=1)),
             trusted_proxies=tuple(proxies),

@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bookings_common.grpc import DEFAULT_DEADLINE_SECONDS
-from bookings_common.settings import grpc_target, load_or_exit, port, redis_url, secret
+from bookings_common.settings import (
+    core_deadline,
+    grpc_target,
+    load_or_exit,
+    port,
+    redis_url,
+    secret,
+)
 from bookings_web.auth import JwtSettings
 from bookings_web.cors import allowed_origins
 from environs import Env
@@ -51,11 +58,7 @@ class Settings:
             core_grpc_target=grpc_target(env),
             host=env.str("HOST", "0.0.0.0"),  # noqa: S104
             port=port(env, "PORT", 8090),
-            core_deadline_seconds=env.float(
-                "CORE_DEADLINE_SECONDS",
-                DEFAULT_DEADLINE_SECONDS,
-                validate=Range(min=0, min_inclusive=False, max=300),
-            ),
+            core_deadline_seconds=core_deadline(env),
             max_connections_per_user=env.int("MAX_CONNECTIONS_PER_USER", 10, validate=Range(min=1)),
             send_queue_size=env.int("SEND_QUEUE_SIZE", 256, validate=Range(min=1)),
             send_timeout_seconds=env.float("SEND_TIMEOUT_SECONDS", 10.0, validate=positive),

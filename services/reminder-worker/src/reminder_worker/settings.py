@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bookings_common.grpc import DEFAULT_DEADLINE_SECONDS
-from bookings_common.settings import grpc_target, load_or_exit, redis_url, secret
+from bookings_common.settings import core_deadline, grpc_target, load_or_exit, redis_url, secret
 from environs import Env
-from marshmallow.validate import Range
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +26,7 @@ class Settings:
             redis_url=redis_url(env),
             internal_token=secret(env, "INTERNAL_TOKEN", min_length=16),
             core_grpc_target=grpc_target(env),
-            core_deadline_seconds=env.float(
-                "CORE_DEADLINE_SECONDS",
-                DEFAULT_DEADLINE_SECONDS,
-                validate=Range(min=0, min_inclusive=False, max=300),
-            ),
+            core_deadline_seconds=core_deadline(env),
             log_level=env.str("LOG_LEVEL", "INFO"),
         )
 
