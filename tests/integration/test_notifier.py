@@ -666,6 +666,28 @@ async def test_a_client_that_never_reads_is_disconnected_and_memory_stays_bounde
 # --- operations -------------------------------------------------------------------------
 
 
+async def test_a_client_that_goes_away_is_forgotten_before_the_next_heartbeat(
+    stack: Stack,
+) -> None:
+    """The stack's heartbeat is 5 s; a closed SSE or WebSocket connection must leave
+    the registry (and free its slot of the per-user limit) well before that."""
+    customer = await stack.customer()
+    baseline = await stack.metric(stack.b, "notifier_connections")
+    for connect in (watch_sse, watch_ws):
+        watcher = await connect(stack.session, stack.b, bearer("customer", customer))
+
+        async def opened() -> bool:
+            return await stack.metric(stack.b, "notifier_connections") == baseline + 1
+
+        await eventually(opened)
+        await watcher.close()
+
+        async def forgotten() -> bool:
+            return await stack.metric(stack.b, "notifier_connections") == baseline
+
+        await eventually(forgotten, timeout=2)
+
+
 async def test_health_ready_and_metrics(stack: Stack) -> None:
     async with stack.session.get(f"{stack.a.url}/health") as response:
         assert response.status == 200

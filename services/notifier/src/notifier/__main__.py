@@ -29,6 +29,8 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
+        # An SSE client that goes away is noticed at once, not at the next heartbeat.
+        cancel_on_disconnect=True,
     )
 
 
