@@ -142,11 +142,17 @@ class EventListener:
 
     async def _catch_up(self, *, after_id: int | None) -> None:
         """Dispatch what was committed after ``after_id`` (None: just learn the head)."""
+        if after_id is None:
+            # Nothing was missed before the first subscription; the head only
+            # matters for a later outage, and the first live event teaches it too,
+            # so booking-core still starting is no reason to wait.
+            try:
+                self.head_id = max(self.head_id or 0, await self._core.head_id())
+            except CoreUnavailable as exc:
+                log.info("notifier.head.unknown", error=str(exc))
+            return
         for attempt in range(CATCH_UP_ATTEMPTS):
             try:
-                if after_id is None:
-                    self.head_id = max(self.head_id or 0, await self._core.head_id())
-                    return
                 started, count = time.perf_counter(), 0
                 async for page in self._core.all_events(after_id):
                     for envelope in page:

@@ -1,0 +1,118 @@
+"""``make dev``: check PostgreSQL and Redis, migrate, seed, print what a newcomer
+needs (URLs, demo ids, tokens), then run every process from the ``Procfile``
+under honcho (prefixed logs; Ctrl-C stops them all).
+
+Settings come from the environment, then ``.env``, then defaults, exactly as
+each service reads them: honcho is told not to load ``.env`` itself, because it
+would let ``.env`` override the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+from bookings_common.settings import load_or_exit, new_env, postgres_url, redis_url
+from bookings_web.auth import JwtSettings, Role, issue_token
+from redis import Redis
+from redis.exceptions import RedisError
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+TOKEN_HOURS = 12
+
+
+def fail(message: str) -> None:
+    print(f"make dev: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def check_postgres(url: str) -> None:
+    parts = urlsplit(url.replace("postgresql+asyncpg://", "postgresql://"))
+    admin = parts._replace(path="/postgres").geturl()
+
+    async def connect() -> None:
+        conn = await asyncpg.connect(admin, timeout=3)
+        await conn.close()
+
+    try:
+        asyncio.run(connect())
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        fail(
+            f"PostgreSQL is not reachable at {parts.hostname}:{parts.port or 5432} ({exc}).\n"
+            "  Start it, for example: pg_ctlcluster 15 main start"
+            "  (or: docker compose up -d postgres redis),\n"
+            "  or point DATABASE_URL at a running server."
+        )
+
+
+def check_redis(url: str) -> None:
+    parts = urlsplit(url)
+    try:
+        Redis.from_url(url, socket_connect_timeout=3).ping()
+    except (RedisError, OSError) as exc:
+        fail(
+            f"Redis is not reachable at {parts.hostname}:{parts.port or 6379} ({exc}).\n"
+            "  Start it, for example: redis-server --daemonize yes"
+            "  (or: docker compose up -d postgres redis),\n"
+            "  or point REDIS_URL at a running server."
+        )
+
+
+def run(*argv: str) -> str:
+    done = subprocess.run(  # noqa: S603 - our own fixed commands
+        argv, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        fail(f"{' '.join(argv)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def main() -> None:
+    env = new_env()
+    database_url = load_or_exit(postgres_url, env=env)
+    check_postgres(database_url)
+    check_redis(load_or_exit(redis_url, env=env))
+    print(run(str(BIN / "python"), "scripts/create_database.py").strip())
+    run(str(BIN / "alembic"), "upgrade", "head")
+    demo = json.loads(run(str(BIN / "python"), "-m", "booking_core.seed"))
+    jwt = load_or_exit(JwtSettings.from_env, env=env)
+    customer = issue_token(jwt, Role.CUSTOMER, demo["customerId"], ttl_seconds=TOKEN_HOURS * 3600)
+    provider = issue_token(jwt, Role.PROVIDER, demo["providerId"], ttl_seconds=TOKEN_HOURS * 3600)
+    grpc_port = os.environ.get("GRPC_PORT") or env.str("GRPC_PORT", "50051")
+    gateway = os.environ.get("GATEWAY_PORT", "8080")
+    notifiers = os.environ.get("NOTIFIER_A_PORT", "8090"), os.environ.get("NOTIFIER_B_PORT", "8091")
+    print(
+        f"""
+  REST API      http://localhost:{gateway}   (Swagger UI: http://localhost:{gateway}/docs)
+  gRPC          localhost:{grpc_port}          (reflection on; x-internal-token from .env)
+  live events   ws://localhost:{notifiers[0]}/ws  http://localhost:{notifiers[0]}/events
+                ws://localhost:{notifiers[1]}/ws  http://localhost:{notifiers[1]}/events
+  metrics       http://localhost:{gateway}/metrics  :{notifiers[0]}/metrics  :{notifiers[1]}/metrics
+                worker :9191/metrics
+
+  demo provider  {demo["providerId"]}
+  demo customer  {demo["customerId"]}
+
+  export PROVIDER={demo["providerId"]}
+  export CUSTOMER={demo["customerId"]}
+  export CUSTOMER_TOKEN={customer}
+  export PROVIDER_TOKEN={provider}
+  (tokens valid {TOKEN_HOURS} hours; Ctrl-C stops everything)
+""",
+        flush=True,
+    )
+    honcho = shutil.which("honcho", path=str(BIN)) or "honcho"
+    os.chdir(ROOT)
+    os.execv(honcho, [honcho, "start", "--procfile", "Procfile", "--env", "/dev/null"])  # noqa: S606
+
+
+if __name__ == "__main__":
+    main()
