@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 PACKAGES := libs/common libs/proto libs/web services/booking-core services/gateway services/notifier services/reminder-worker
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install lock proto proto-check migrate seed lint test test-unit test-integration dev run-core run-gateway run-notifier run-worker token bench-reminders bench-notifier clean
+.PHONY: help install lock proto proto-check migrate seed lint test test-unit test-integration test-e2e dev run-core run-gateway run-notifier run-worker token bench-reminders bench-notifier clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -57,7 +57,7 @@ lint: $(INSTALLED) ## ruff and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: $(INSTALLED) ## the whole test suite (unit + integration) against local PostgreSQL and Redis
+test: $(INSTALLED) ## the whole test suite (unit, integration, end to end) against local PostgreSQL and Redis
 	$(BIN)/python -m pytest
 
 test-unit: $(INSTALLED) ## unit tests only (no I/O)
@@ -65,6 +65,9 @@ test-unit: $(INSTALLED) ## unit tests only (no I/O)
 
 test-integration: $(INSTALLED) ## integration tests only
 	$(BIN)/python -m pytest tests/integration
+
+test-e2e: $(INSTALLED) .env ## the end-to-end test: the whole system started with make dev
+	$(BIN)/python -m pytest tests/e2e
 
 dev: $(INSTALLED) .env ## run the whole system (core, gateway, 2 notifiers, worker) with prefixed logs
 	$(BIN)/python scripts/dev.py

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -162,33 +162,6 @@ async def new_customer(stub: pb.BookingServiceStub) -> pb.Customer:
 @pytest.fixture
 async def customer(stub: pb.BookingServiceStub) -> pb.Customer:
     return await new_customer(stub)
-
-
-@pytest.fixture(scope="session")
-def grpcio_stubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Stock grpcio stubs generated from protos/ with grpc_tools, for wire-compatibility tests."""
-    import sys
-
-    from grpc_tools import protoc
-
-    out = tmp_path_factory.mktemp("grpcio_stubs")
-    include = Path(protoc.__file__).parent / "_proto"
-    code = protoc.main(
-        [
-            "protoc",
-            f"-I{ROOT / 'protos'}",
-            f"-I{include}",
-            f"--python_out={out}",
-            f"--grpc_python_out={out}",
-            "bookings/v1/bookings.proto",
-        ]
-    )
-    assert code == 0
-    sys.path.insert(0, str(out))
-    try:
-        yield out
-    finally:
-        sys.path.remove(str(out))
 
 
 def gateway_settings(core: CoreProcess, **overrides: Any) -> GatewaySettings:

@@ -140,6 +140,15 @@ class OutboxPublisher:
             for event in batch:
                 pipe.publish(CHANNEL, envelope(event).to_json())
             await pipe.execute()
+        for event in batch:
+            # One line per event, carrying the requestId of the call that wrote it.
+            log.info(
+                "event.published",
+                eventId=event.id,
+                type=event.type,
+                bookingId=str(event.booking_id),
+                requestId=event.request_id,
+            )
         if self._redis_down:
             self._redis_down = False
             log.info("outbox.redis_recovered")

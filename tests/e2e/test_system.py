@@ -1,0 +1,336 @@
+"""End to end: the whole system started the way a user starts it (``make dev``:
+booking-core, the gateway, two notifier replicas and the reminder worker under
+honcho), on real ports, against real PostgreSQL and a private Redis, driven by
+real clients only: HTTP like curl, a WebSocket, an SSE stream and a stock grpcio
+client."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.integration.conftest import fresh_database
+from tests.integration.harness import (
+    INTERNAL_TOKEN,
+    JWT_SECRET,
+    RedisProcess,
+    SseStream,
+    eventually,
+    free_port,
+)
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+LEAD_SECONDS = 30
+# The reminder of a booking starting this far ahead is due DUE_IN seconds from now.
+DUE_IN = 6.0
+
+
+@dataclass
+class System:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    ports: dict[str, int]
+    exports: dict[str, str]
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def lines(self, process: str) -> list[dict[str, Any]]:
+        """The JSON log lines honcho prefixed with ``<process>.1 |``."""
+        out = []
+        for line in self.log_path.read_text().splitlines():
+            prefix, sep, rest = line.partition(" | ")
+            if sep and prefix.split()[-1] == f"{process}.1" and rest.startswith("{"):
+                out.append(json.loads(rest))
+        return out
+
+    def pids(self) -> list[int]:
+        return [int(pid) for pid in re.findall(r"started \(pid=(\d+)\)", self.log_path.read_text())]
+
+
+@pytest.fixture(scope="module")
+async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
+    workdir = tmp_path_factory.mktemp("e2e")
+    redis = RedisProcess(workdir)
+    redis.start()
+    ports = {name: free_port() for name in ("grpc", "gateway", "notifier-a", "notifier-b")}
+    async with fresh_database() as database_url:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis.url,
+            "INTERNAL_TOKEN": INTERNAL_TOKEN,
+            "JWT_SECRET": JWT_SECRET,
+            "JWT_ALGORITHM": "HS256",
+            "APP_ENV": "development",
+            "LOG_LEVEL": "INFO",
+            "GRPC_HOST": "127.0.0.1",
+            "GRPC_PORT": str(ports["grpc"]),
+            "CORE_GRPC_TARGET": f"127.0.0.1:{ports['grpc']}",
+            "GATEWAY_PORT": str(ports["gateway"]),
+            "NOTIFIER_A_PORT": str(ports["notifier-a"]),
+            "NOTIFIER_B_PORT": str(ports["notifier-b"]),
+            "HOST": "127.0.0.1",
+            "REMINDER_LEAD_SECONDS": str(LEAD_SECONDS),
+            "REMINDER_SCHEDULER_INTERVAL_SECONDS": "0.5",
+            "dramatiq_prom_port": str(free_port()),
+            "dramatiq_prom_db": str(workdir / "prometheus"),
+        }
+        (workdir / "prometheus").mkdir()
+        log_path = workdir / "dev.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
+                ["make", "--no-print-directory", "dev"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, like a terminal's job
+            )
+        system = System(process, log_path, ports, {})
+        try:
+            await wait_until_running(system)
+            yield system
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            redis.stop()
+
+
+async def wait_until_running(system: System) -> None:
+    async with aiohttp.ClientSession() as session:
+
+        async def ready() -> bool:
+            if system.process.poll() is not None:
+                raise RuntimeError(system.log_path.read_text()[-3000:])
+            for name, path in (
+                ("gateway", "/ready"),
+                ("notifier-a", "/ready"),
+                ("notifier-b", "/ready"),
+            ):
+                async with session.get(system.url(name) + path) as response:
+                    if response.status != 200:
+                        return False
+            return any(
+                "ready for action" in line.get("event", "") for line in system.lines("worker")
+            )
+
+        await eventually(ready, timeout=60, interval=0.2)
+    text = system.log_path.read_text()
+    system.exports = dict(re.findall(r"export (\w+)=(\S+)", text))
+
+
+class Watcher:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    def of(self, booking_id: str, event_type: str) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.events
+            if e["type"] == event_type and e["data"]["bookingId"] == booking_id
+        ]
+
+    async def wait_for(self, booking_id: str, event_type: str, wait: float = 15) -> dict[str, Any]:
+        async def seen() -> list[dict[str, Any]]:
+            return self.of(booking_id, event_type)
+
+        return (await eventually(seen, timeout=wait))[0]
+
+
+async def watch_ws(session: aiohttp.ClientSession, url: str, token: str) -> Watcher:
+    watcher = Watcher()
+    ws = await session.ws_connect(f"{url}/ws", headers={"Authorization": f"Bearer {token}"})
+
+    async def read() -> None:
+        async for message in ws:
+            if message.type is aiohttp.WSMsgType.TEXT:
+                watcher.events.append(json.loads(message.data))
+
+    watcher.task = asyncio.create_task(read())
+    return watcher
+
+
+async def watch_sse(session: aiohttp.ClientSession, url: str, token: str) -> Watcher:
+    watcher = Watcher()
+    response = await session.get(f"{url}/events", headers={"Authorization": f"Bearer {token}"})
+    assert response.status == 200
+    stream = SseStream(response)
+
+    async def read() -> None:
+        while True:
+            _, _, data = await stream.next_event()
+            watcher.events.append(json.loads(data))
+
+    watcher.task = asyncio.create_task(read())
+    return watcher
+
+
+def body(provider: str, customer: str, start: datetime, length: timedelta) -> dict[str, str]:
+    return {
+        "providerId": provider,
+        "customerId": customer,
+        "startTime": start.isoformat(),
+        "endTime": (start + length).isoformat(),
+    }
+
+
+async def book(
+    session: aiohttp.ClientSession,
+    system: System,
+    auth: dict[str, str],
+    provider: str,
+    customer: str,
+    start: datetime,
+    length: timedelta,
+    request_id: str | None = None,
+) -> str:
+    """POST /bookings as curl would; returns the new booking's id."""
+    headers = {**auth, **({"X-Request-ID": request_id} if request_id else {})}
+    async with session.post(
+        f"{system.url('gateway')}/bookings",
+        json=body(provider, customer, start, length),
+        headers=headers,
+    ) as response:
+        assert response.status == 201, await response.text()
+        booking: str = (await response.json())["bookingId"]
+        assert response.headers["Location"] == f"/bookings/{booking}"
+        if request_id:
+            assert response.headers["X-Request-ID"] == request_id
+        return booking
+
+
+@pytest.mark.timeout(240)
+async def test_a_booking_lives_its_whole_life_through_every_process(
+    system: System, grpcio_stubs: Path
+) -> None:
+    exports = system.exports
+    customer, provider = exports["CUSTOMER"], exports["PROVIDER"]
+    customer_token, provider_token = exports["CUSTOMER_TOKEN"], exports["PROVIDER_TOKEN"]
+    async with aiohttp.ClientSession() as session:
+        customer_ws = await watch_ws(session, system.url("notifier-a"), customer_token)
+        provider_sse = await watch_sse(session, system.url("notifier-b"), provider_token)
+        await asyncio.sleep(0.5)  # both subscribed before anything happens
+        auth = {"Authorization": f"Bearer {customer_token}"}
+        request_id = f"e2e-{uuid.uuid4().hex}"
+
+        # 1. Create: 201, and both watchers get booking.created with the same id.
+        first_start = datetime.now(UTC) + timedelta(seconds=LEAD_SECONDS + DUE_IN)
+        due_at = time.time() + DUE_IN
+        slot = timedelta(seconds=5)
+        booking = await book(
+            session, system, auth, provider, customer, first_start, slot, request_id
+        )
+        created = await customer_ws.wait_for(booking, "booking.created")
+        assert (await provider_sse.wait_for(booking, "booking.created"))["id"] == created["id"]
+
+        # The same slot again is a conflict.
+        async with session.post(
+            f"{system.url('gateway')}/bookings",
+            json=body(provider, customer, first_start, slot),
+            headers=auth,
+        ) as response:
+            assert response.status == 409
+            assert (await response.json())["code"] == "BOOKING_OVERLAP"
+
+        # 2. The next slot, whose reminder would be due 5 s after the first's, is cancelled.
+        cancelled = await book(session, system, auth, provider, customer, first_start + slot, slot)
+        async with session.post(
+            f"{system.url('gateway')}/bookings/{cancelled}/cancel", json={}, headers=auth
+        ) as response:
+            assert response.status == 200
+            assert (await response.json())["booking"]["status"] == "cancelled"
+        for watcher in (customer_ws, provider_sse):
+            await watcher.wait_for(cancelled, "booking.cancelled")
+
+        # 3. The first booking's reminder fires at its due time, once, to both.
+        reminder = await customer_ws.wait_for(booking, "booking.reminder.due", wait=DUE_IN + 15)
+        arrived = time.time()
+        assert arrived >= due_at - 1.0
+        assert arrived - due_at < 5.0, f"reminder {arrived - due_at:.1f} s late"
+        assert (await provider_sse.wait_for(booking, "booking.reminder.due"))["id"] == reminder[
+            "id"
+        ]
+        # Well past the cancelled booking's due time: still one reminder, none for it.
+        await asyncio.sleep(max(0.0, due_at + slot.total_seconds() + 3 - time.time()))
+        for watcher in (customer_ws, provider_sse):
+            assert len(watcher.of(booking, "booking.reminder.due")) == 1
+            assert watcher.of(cancelled, "booking.reminder.due") == []
+
+        for watcher in (customer_ws, provider_sse):
+            assert watcher.task is not None
+            watcher.task.cancel()
+
+    # 4. A stock grpcio client reads the booking straight from booking-core.
+    import grpc
+
+    messages = importlib.import_module("bookings.v1.bookings_pb2")
+    services = importlib.import_module("bookings.v1.bookings_pb2_grpc")
+    with grpc.insecure_channel(f"127.0.0.1:{system.ports['grpc']}") as channel:
+        reply = services.BookingServiceStub(channel).GetBooking(
+            messages.GetBookingRequest(
+                actor=messages.Actor(customer_id=customer), booking_id=booking
+            ),
+            metadata=(("x-internal-token", INTERNAL_TOKEN),),
+            timeout=10,
+        )
+    assert reply.booking.id == booking
+    assert reply.booking.status == messages.BOOKING_STATUS_CONFIRMED
+
+    # 5. The POST's requestId is on the gateway's line, booking-core's and the event's.
+    def logged(process: str, event: str) -> list[dict[str, Any]]:
+        return [
+            line
+            for line in system.lines(process)
+            if line.get("event") == event and line.get("requestId") == request_id
+        ]
+
+    async def traced() -> bool:
+        return bool(
+            logged("gateway", "http.request")
+            and logged("core", "grpc.call")
+            and logged("core", "event.published")
+        )
+
+    await eventually(traced)
+    assert logged("core", "event.published")[0]["eventId"] == int(created["id"])
+
+
+async def test_every_process_stops_on_sigterm_within_ten_seconds(system: System) -> None:
+    pids = system.pids()
+    assert len(pids) == 5
+    started = time.monotonic()
+    os.killpg(system.process.pid, signal.SIGTERM)
+    code = await asyncio.to_thread(system.process.wait, 15)
+    assert time.monotonic() - started < 10
+    assert code in (0, 2, 143, -signal.SIGTERM)  # make reports its child's signal
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+    await eventually(lambda: asyncio.sleep(0, result=not any(alive(p) for p in pids)), timeout=5)
+    text = system.log_path.read_text()
+    for process in ("core", "gateway", "notifier-a", "notifier-b", "worker"):
+        assert re.search(rf"{process}\.1 stopped \(rc=0\)", text), process
