@@ -334,3 +334,34 @@ async def test_every_process_stops_on_sigterm_within_ten_seconds(system: System)
     text = system.log_path.read_text()
     for process in ("core", "gateway", "notifier-a", "notifier-b", "worker"):
         assert re.search(rf"{process}\.1 stopped \(rc=0\)", text), process
+
+
+@pytest.mark.parametrize(
+    ("setting", "says"),
+    [
+        ("DATABASE_URL", "PostgreSQL is not reachable"),
+        ("REDIS_URL", "Redis is not reachable"),
+    ],
+)
+async def test_make_dev_says_what_is_down_and_how_to_start_it(setting: str, says: str) -> None:
+    port = free_port()  # nothing listens there
+    url = (
+        f"postgresql://postgres@127.0.0.1:{port}/bookings"
+        if setting == "DATABASE_URL"
+        else f"redis://127.0.0.1:{port}/0"
+    )
+    done = await asyncio.to_thread(
+        subprocess.run,
+        ["make", "--no-print-directory", "dev"],
+        cwd=ROOT,
+        env={**os.environ, setting: url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert says in done.stderr
+    assert f"127.0.0.1:{port}" in done.stderr
+    assert "Start it" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
