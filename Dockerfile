@@ -19,7 +19,6 @@ COPY services services
 RUN /venv/bin/pip install --no-deps ${PACKAGES}
 
 FROM ${PYTHON_IMAGE} AS runtime
-ARG SERVICE
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app
 COPY --from=build /venv /venv
 WORKDIR /app

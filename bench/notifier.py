@@ -45,6 +45,7 @@ from bookings_common.grpc import create_channel  # noqa: E402
 from bookings_proto.bookings import v1 as pb  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
+from bench.measure import percentile  # noqa: E402
 from tests.integration.conftest import fresh_database  # noqa: E402
 from tests.integration.harness import (  # noqa: E402
     INTERNAL_TOKEN,
@@ -54,6 +55,7 @@ from tests.integration.harness import (  # noqa: E402
     eventually,
     free_port,
     make_token,
+    rss_bytes,
 )
 
 SERVICE = pb.Actor(service="bench")
@@ -73,18 +75,6 @@ app = web.Application()
 app.router.add_get("/ws", ws)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 """
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def raise_fd_limit() -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import statistics
@@ -38,37 +37,19 @@ from bookings_common.grpc import create_channel  # noqa: E402
 from bookings_proto.bookings import v1 as pb  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
+from bench.measure import percentile  # noqa: E402
 from tests.integration.conftest import fresh_database  # noqa: E402
 from tests.integration.harness import (  # noqa: E402
     INTERNAL_TOKEN,
     CoreProcess,
     RedisProcess,
     WorkerProcess,
+    rss_bytes,
 )
 
 SERVICE = pb.Actor(service="bench")
 LEAD_SECONDS = 60
 PROVIDERS = 100
-
-
-def rss_bytes(pid: int) -> int:
-    """Resident set size of ``pid`` and its children, from /proc."""
-    total = 0
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(child) for child in children]
-    for each in pids:
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{each}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-    return total
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 async def collect(url: str, into: dict[str, list[float]], ready: asyncio.Event) -> None:
@@ -137,7 +118,7 @@ async def run(bookings: int, window: float, workdir: Path) -> dict[str, Any]:
         await worker.start()
         assert worker.process is not None
         await asyncio.sleep(1)
-        idle_rss = rss_bytes(worker.process.pid)
+        idle_rss = rss_bytes(worker.process.pid, with_children=True)
         channel = create_channel(f"127.0.0.1:{core.port}", internal_token=INTERNAL_TOKEN)
         stub = pb.BookingServiceStub(channel, timeout=30)
         try:
@@ -200,10 +181,10 @@ async def run(bookings: int, window: float, workdir: Path) -> dict[str, Any]:
             peak_rss = idle_rss
             end = first_due.timestamp() + window + 10
             while time.time() < end and len(arrivals) < len(due_by_id):
-                peak_rss = max(peak_rss, rss_bytes(worker.process.pid))
+                peak_rss = max(peak_rss, rss_bytes(worker.process.pid, with_children=True))
                 await asyncio.sleep(0.5)
             await asyncio.sleep(3)  # late duplicates
-            peak_rss = max(peak_rss, rss_bytes(worker.process.pid))
+            peak_rss = max(peak_rss, rss_bytes(worker.process.pid, with_children=True))
             listener.cancel()
         finally:
             channel.close()

@@ -86,7 +86,7 @@ def main() -> None:
     jwt = load_or_exit(JwtSettings.from_env, env=env)
     customer = issue_token(jwt, Role.CUSTOMER, demo["customerId"], ttl_seconds=TOKEN_HOURS * 3600)
     provider = issue_token(jwt, Role.PROVIDER, demo["providerId"], ttl_seconds=TOKEN_HOURS * 3600)
-    grpc_port = os.environ.get("GRPC_PORT") or env.str("GRPC_PORT", "50051")
+    grpc_port = env.str("GRPC_PORT", "50051")
     gateway = os.environ.get("GATEWAY_PORT", "8080")
     notifiers = os.environ.get("NOTIFIER_A_PORT", "8090"), os.environ.get("NOTIFIER_B_PORT", "8091")
     print(

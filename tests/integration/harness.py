@@ -28,6 +28,23 @@ INTERNAL_TOKEN = "integration-test-internal-token"
 T = TypeVar("T")
 
 
+def rss_bytes(pid: int, *, with_children: bool = False) -> int:
+    """Resident set size of ``pid`` in bytes (plus its direct children's), from /proc (Linux);
+    a process that is gone counts 0."""
+    pids = [pid]
+    if with_children:
+        with contextlib.suppress(OSError):
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            pids += [int(child) for child in children]
+    total = 0
+    for each in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{each}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -367,12 +384,9 @@ class NotifierProcess(HttpServiceProcess):
         super().__init__(core_port, log_path, {"REDIS_URL": redis_url, **extra_env})
 
     def rss_bytes(self) -> int:
-        """The process's resident set size, from /proc (Linux)."""
+        """The process's resident set size in bytes."""
         assert self.process is not None
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmRSS")
+        return rss_bytes(self.process.pid)
 
 
 class SseStream:

@@ -80,7 +80,6 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = metrics
-    app[keys.HTTP_METRICS] = http_metrics
     app[keys.REGISTRY] = Registry(metrics, max_per_user=settings.max_connections_per_user)
     app.cleanup_ctx.append(core_channel)
     app.cleanup_ctx.append(event_listener)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aiohttp import web
-from bookings_web.observability import HttpMetrics
 
 from .connections import Registry
 from .core import CoreEvents
@@ -14,6 +13,5 @@ from .settings import Settings
 SETTINGS = web.AppKey("settings", Settings)
 REGISTRY = web.AppKey("registry", Registry)
 METRICS = web.AppKey("metrics", NotifierMetrics)
-HTTP_METRICS = web.AppKey("http_metrics", HttpMetrics)
 CORE = web.AppKey("core", CoreEvents)
 LISTENER = web.AppKey("listener", EventListener)
