@@ -16,7 +16,6 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,10 @@ import pytest
 from tests.integration.conftest import fresh_database
 from tests.integration.harness import (
     INTERNAL_TOKEN,
-    JWT_SECRET,
+    DevSystem,
     RedisProcess,
     SseStream,
+    dev_system,
     eventually,
     free_port,
 )
@@ -42,99 +42,25 @@ LEAD_SECONDS = 30
 DUE_IN = 6.0
 
 
-@dataclass
-class System:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    ports: dict[str, int]
-    exports: dict[str, str]
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.ports[name]}"
-
-    def lines(self, process: str) -> list[dict[str, Any]]:
-        """The JSON log lines honcho prefixed with ``<process>.1 |``."""
-        out = []
-        for line in self.log_path.read_text().splitlines():
-            prefix, sep, rest = line.partition(" | ")
-            if sep and prefix.split()[-1] == f"{process}.1" and rest.startswith("{"):
-                out.append(json.loads(rest))
-        return out
-
-    def pids(self) -> list[int]:
-        return [int(pid) for pid in re.findall(r"started \(pid=(\d+)\)", self.log_path.read_text())]
-
-
 @pytest.fixture(scope="module")
-async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
+async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevSystem]:
     workdir = tmp_path_factory.mktemp("e2e")
     redis = RedisProcess(workdir)
     redis.start()
-    ports = {name: free_port() for name in ("grpc", "gateway", "notifier-a", "notifier-b")}
-    async with fresh_database() as database_url:
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis.url,
-            "INTERNAL_TOKEN": INTERNAL_TOKEN,
-            "JWT_SECRET": JWT_SECRET,
-            "JWT_ALGORITHM": "HS256",
-            "APP_ENV": "development",
-            "LOG_LEVEL": "INFO",
-            "GRPC_HOST": "127.0.0.1",
-            "GRPC_PORT": str(ports["grpc"]),
-            "CORE_GRPC_TARGET": f"127.0.0.1:{ports['grpc']}",
-            "GATEWAY_PORT": str(ports["gateway"]),
-            "NOTIFIER_A_PORT": str(ports["notifier-a"]),
-            "NOTIFIER_B_PORT": str(ports["notifier-b"]),
-            "HOST": "127.0.0.1",
-            "REMINDER_LEAD_SECONDS": str(LEAD_SECONDS),
-            "REMINDER_SCHEDULER_INTERVAL_SECONDS": "0.5",
-            "dramatiq_prom_port": str(free_port()),
-            "dramatiq_prom_db": str(workdir / "prometheus"),
-        }
-        (workdir / "prometheus").mkdir()
-        log_path = workdir / "dev.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
-                ["make", "--no-print-directory", "dev"],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, like a terminal's job
-            )
-        system = System(process, log_path, ports, {})
-        try:
-            await wait_until_running(system)
+    try:
+        async with (
+            fresh_database() as database_url,
+            dev_system(
+                workdir,
+                database_url,
+                redis.url,
+                REMINDER_LEAD_SECONDS=str(LEAD_SECONDS),
+                REMINDER_SCHEDULER_INTERVAL_SECONDS="0.5",
+            ) as system,
+        ):
             yield system
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-            redis.stop()
-
-
-async def wait_until_running(system: System) -> None:
-    async with aiohttp.ClientSession() as session:
-
-        async def ready() -> bool:
-            if system.process.poll() is not None:
-                raise RuntimeError(system.log_path.read_text()[-3000:])
-            for name, path in (
-                ("gateway", "/ready"),
-                ("notifier-a", "/ready"),
-                ("notifier-b", "/ready"),
-            ):
-                async with session.get(system.url(name) + path) as response:
-                    if response.status != 200:
-                        return False
-            return any(
-                "ready for action" in line.get("event", "") for line in system.lines("worker")
-            )
-
-        await eventually(ready, timeout=60, interval=0.2)
-    text = system.log_path.read_text()
-    system.exports = dict(re.findall(r"export (\w+)=(\S+)", text))
+    finally:
+        redis.stop()
 
 
 class Watcher:
@@ -195,7 +121,7 @@ def body(provider: str, customer: str, start: datetime, length: timedelta) -> di
 
 async def book(
     session: aiohttp.ClientSession,
-    system: System,
+    system: DevSystem,
     auth: dict[str, str],
     provider: str,
     customer: str,
@@ -220,7 +146,7 @@ async def book(
 
 @pytest.mark.timeout(240)
 async def test_a_booking_lives_its_whole_life_through_every_process(
-    system: System, grpcio_stubs: Path
+    system: DevSystem, grpcio_stubs: Path
 ) -> None:
     exports = system.exports
     customer, provider = exports["CUSTOMER"], exports["PROVIDER"]
@@ -314,7 +240,7 @@ async def test_a_booking_lives_its_whole_life_through_every_process(
     assert logged("core", "event.published")[0]["eventId"] == int(created["id"])
 
 
-async def test_every_process_stops_on_sigterm_within_ten_seconds(system: System) -> None:
+async def test_every_process_stops_on_sigterm_within_ten_seconds(system: DevSystem) -> None:
     pids = system.pids()
     assert len(pids) == 5
     started = time.monotonic()

@@ -4,19 +4,23 @@
 - ``RedisProcess``: a private redis-server that a test may stop and start.
 - ``TcpProxy``: a TCP relay a test can cut and restore, to take PostgreSQL or Redis "down".
 - ``GatewayProcess``, ``WorkerProcess``, ``NotifierProcess``: the other services, the same way.
+- ``dev_system``: the whole system started the way a user starts it, ``make dev``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -422,3 +426,108 @@ class SseStream:
                 event_type = value
             elif name == "data":
                 data.append(value)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class DevSystem:
+    """``make dev`` running: booking-core, the gateway, notifiers A and B and the worker."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    ports: dict[str, int]
+    exports: dict[str, str] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def lines(self, process: str) -> list[dict[str, Any]]:
+        """The JSON log lines honcho prefixed with ``<process>.1 |``."""
+        out = []
+        for line in self.log_path.read_text().splitlines():
+            prefix, sep, rest = line.partition(" | ")
+            if sep and prefix.split()[-1] == f"{process}.1" and rest.startswith("{"):
+                out.append(json.loads(rest))
+        return out
+
+    def pids(self) -> list[int]:
+        return [int(pid) for pid in re.findall(r"started \(pid=(\d+)\)", self.log_path.read_text())]
+
+    async def wait_until_running(self) -> None:
+        """Until the gateway and both notifiers are ready and the worker says so."""
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+
+            async def ready() -> bool:
+                if self.process.poll() is not None:
+                    raise RuntimeError(self.log_path.read_text()[-3000:])
+                for name in ("gateway", "notifier-a", "notifier-b"):
+                    with contextlib.suppress(aiohttp.ClientError):
+                        async with session.get(self.url(name) + "/ready") as response:
+                            if response.status == 200:
+                                continue
+                    return False
+                return any(
+                    "ready for action" in line.get("event", "") for line in self.lines("worker")
+                )
+
+            await eventually(ready, timeout=60, interval=0.2)
+        self.exports = dict(re.findall(r"export (\w+)=(\S+)", self.log_path.read_text()))
+
+
+@contextlib.asynccontextmanager
+async def dev_system(
+    workdir: Path, database_url: str, redis_url: str, **extra_env: str
+) -> AsyncIterator[DevSystem]:
+    """Run ``make dev`` on free ports against ``database_url`` and ``redis_url`` with the
+    test secrets, in its own process group; yield once everything is ready; stop it
+    (SIGTERM, then SIGKILL after 15 s) on the way out unless the caller did."""
+    ports = {name: free_port() for name in ("grpc", "gateway", "notifier-a", "notifier-b")}
+    prometheus = workdir / "prometheus"
+    prometheus.mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "INTERNAL_TOKEN": INTERNAL_TOKEN,
+        "JWT_SECRET": JWT_SECRET,
+        "JWT_ALGORITHM": "HS256",
+        "APP_ENV": "development",
+        "LOG_LEVEL": "INFO",
+        "GRPC_HOST": "127.0.0.1",
+        "GRPC_PORT": str(ports["grpc"]),
+        "CORE_GRPC_TARGET": f"127.0.0.1:{ports['grpc']}",
+        "GATEWAY_PORT": str(ports["gateway"]),
+        "NOTIFIER_A_PORT": str(ports["notifier-a"]),
+        "NOTIFIER_B_PORT": str(ports["notifier-b"]),
+        "HOST": "127.0.0.1",
+        "dramatiq_prom_port": str(free_port()),
+        "dramatiq_prom_db": str(prometheus),
+        **extra_env,
+    }
+    log_path = workdir / "dev.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
+            ["make", "--no-print-directory", "dev"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, like a terminal's job
+        )
+    system = DevSystem(process, log_path, ports)
+    try:
+        await system.wait_until_running()
+        yield system
+    finally:
+        if process.poll() is None:
+            # The worker runs in a session of its own: only honcho's SIGTERM reaches it.
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                await asyncio.to_thread(process.wait, 15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
