@@ -23,7 +23,7 @@ class Settings:
     reminder_lead_seconds: int = 600
     max_booking_duration_seconds: int = 8 * 3600
     cursor_secret: bytes = b""
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     outbox_relay_interval_seconds: float = 2.0
     outbox_relay_min_age_seconds: float = 5.0
     shutdown_grace_seconds: float = 10.0
@@ -57,7 +57,7 @@ class Settings:
             # the token they already share.
             cursor_secret=cursor_secret.encode()
             or hmac.new(internal_token.encode(), b"bookings.cursor.v1", hashlib.sha256).digest(),
-            db_pool_size=env.int("DB_POOL_SIZE", 10, validate=Range(min=1)),
+            db_pool_size=env.int("DB_POOL_SIZE", 20, validate=Range(min=1)),
             outbox_relay_interval_seconds=env.float(
                 "OUTBOX_RELAY_INTERVAL_SECONDS", 2.0, validate=Range(min=0, min_inclusive=False)
             ),

@@ -1,21 +1,38 @@
 """PostgreSQL adapter: the unit of work, repositories and error translation.
 
+Round trips are what a request costs here, so the unit of work spends as few
+as it can (``bench/RESULTS.md`` has the measurements):
+
+- A unit of work's connection starts in autocommit: a plain read is one round
+  trip, with no BEGIN and no ROLLBACK (under READ COMMITTED every statement
+  reads its own snapshot anyway). The first write or locking read begins a
+  real transaction.
+- New rows (bookings, reminders) and events are staged, and ``commit()``
+  writes them all in ONE statement. A unit of work that did nothing else
+  (creating a booking) runs that statement on its own, in autocommit, where it
+  is its own transaction: one round trip in all.
+- Pooled connections are checked for life locally (asyncpg noticed the socket
+  close) instead of with SQLAlchemy's pre-ping, which costs three round trips
+  (BEGIN, an empty query, ROLLBACK) per checkout.
+
 Event ids are the ``events.id`` identity, which PostgreSQL hands out at insert
 time, not at commit time. So that ids become visible in increasing order (a
-client that has seen id N can replay everything below N), every transaction
-that writes events takes one transaction-scoped advisory lock immediately
-before inserting them, as its last statement before COMMIT; the lock is
-released only after the commit is visible. The serialized section is one
-INSERT and the COMMIT.
+client that has seen id N can replay everything below N), the statement that
+inserts events takes one transaction-scoped advisory lock first, after the
+statement's own bookings and reminders are written; the lock is released only
+after the commit is visible. The serialized section is the event insert and
+the COMMIT.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Final, Self
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -51,24 +68,45 @@ OUTBOX_RELAY_LOCK: Final = 0x626B_0002
 _UNAVAILABLE_SQLSTATE_PREFIXES: Final = ("08", "57P", "53")
 
 
-def create_engine(url: str, *, pool_size: int = 10, connect_timeout: float = 5.0) -> AsyncEngine:
-    """An asyncpg engine whose pool survives a PostgreSQL restart (pre-ping, bounded waits).
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 20,
+    connect_timeout: float = 5.0,
+    server_settings: dict[str, str] | None = None,
+) -> AsyncEngine:
+    """An asyncpg engine with ``pool_size`` connections that survives a PostgreSQL
+    restart (bounded waits).
 
     ``connect_timeout`` (seconds) bounds connecting and waiting for a pooled
     connection, so an unreachable database fails fast with ``Unavailable``.
+    A pooled connection whose socket asyncpg saw close (the server restarted
+    or dropped it) is replaced at checkout, without a round trip; one that
+    breaks in use fails that call with ``Unavailable`` and invalidates the pool.
+    ``server_settings`` are session settings for every connection.
     """
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No overflow: a connection opened for a burst and closed after it costs
+        # far more (TCP, authentication, statement preparation) than a short wait.
+        max_overflow=0,
         pool_timeout=connect_timeout,
         connect_args={
             "timeout": connect_timeout,
             "command_timeout": 30,
-            "server_settings": {"application_name": "booking-core"},
+            "server_settings": {"application_name": "booking-core", **(server_settings or {})},
         },
     )
+    sa.event.listen(engine.sync_engine, "checkout", _replace_closed_connection)
+    return engine
+
+
+def _replace_closed_connection(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Pool ``checkout`` hook: a connection asyncpg knows is closed makes the pool
+    connect afresh (SQLAlchemy's documented "pessimistic" disconnect handling)."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise sa.exc.DisconnectionError("the connection was closed by the server")
 
 
 def sqlstate_of(exc: BaseException) -> tuple[str | None, str | None]:
@@ -131,55 +169,75 @@ def logged_event(row: RowMapping) -> LoggedEvent:
     )
 
 
-class SqlBookingRepository:
+class _Session:
+    """A unit of work's connection: autocommit until the first write or locking
+    read, which begins a transaction (READ COMMITTED)."""
+
     def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
+        self.conn = conn
+        self.in_transaction = False
+
+    async def read(self, statement: sa.Executable) -> sa.CursorResult[Any]:
+        """Run a plain read: inside the transaction if one began, else on its own."""
+        return await self.conn.execute(statement)
+
+    async def write(self, statement: sa.Executable) -> sa.CursorResult[Any]:
+        """Run a write or locking read inside the transaction (begun if needed)."""
+        await self.begin()
+        return await self.conn.execute(statement)
+
+    async def begin(self) -> None:
+        if self.in_transaction:
+            return
+        # SQLAlchemy's own bookkeeping of earlier autocommit reads; no round trip.
+        if self.conn.in_transaction():
+            await self.conn.commit()
+        await self.conn.execution_options(isolation_level="READ COMMITTED")
+        await self.conn.begin()
+        self.in_transaction = True
+
+
+def _translate_integrity_error(exc: sa.exc.IntegrityError) -> Exception:
+    """The domain error for a constraint a new booking broke, else ``exc`` itself."""
+    _, constraint = sqlstate_of(exc)
+    if constraint == "bookings_no_overlap":
+        return BookingOverlap("the slot overlaps another booking of this provider")
+    if constraint == "bookings_provider_idempotency_key":
+        return DuplicateIdempotencyKey()
+    if constraint == "bookings_provider_id_fkey":
+        return NotFound("provider not found")
+    if constraint == "bookings_customer_id_fkey":
+        return NotFound("customer not found")
+    return exc
+
+
+class SqlBookingRepository:
+    def __init__(self, session: _Session, staged: list[Booking]) -> None:
+        self._session = session
+        self._staged = staged
 
     async def add(self, booking: Booking) -> None:
-        try:
-            await self._conn.execute(
-                bookings.insert().values(
-                    id=booking.id,
-                    provider_id=booking.provider_id,
-                    customer_id=booking.customer_id,
-                    start_time=booking.start_time,
-                    end_time=booking.end_time,
-                    status=booking.status.value,
-                    idempotency_key=booking.idempotency_key,
-                    request_fingerprint=booking.request_fingerprint,
-                    version=booking.version,
-                    created_at=booking.created_at,
-                    updated_at=booking.updated_at,
-                )
-            )
-        except sa.exc.IntegrityError as exc:
-            _, constraint = sqlstate_of(exc)
-            if constraint == "bookings_no_overlap":
-                raise BookingOverlap("the slot overlaps another booking of this provider") from None
-            if constraint == "bookings_provider_idempotency_key":
-                raise DuplicateIdempotencyKey() from None
-            if constraint == "bookings_provider_id_fkey":
-                raise NotFound("provider not found") from None
-            if constraint == "bookings_customer_id_fkey":
-                raise NotFound("customer not found") from None
-            raise
+        """Stage the booking; ``SqlUnitOfWork.commit`` inserts it (and raises its errors)."""
+        self._staged.append(booking)
 
     async def get(self, booking_id: UUID, *, for_update: bool = False) -> Booking | None:
         query = sa.select(bookings).where(bookings.c.id == booking_id)
         if for_update:
-            query = query.with_for_update()
-        row = (await self._conn.execute(query)).mappings().first()
+            result = await self._session.write(query.with_for_update())
+        else:
+            result = await self._session.read(query)
+        row = result.mappings().first()
         return _booking(row) if row is not None else None
 
     async def get_by_idempotency_key(self, provider_id: UUID, key: str) -> Booking | None:
         query = sa.select(bookings).where(
             bookings.c.provider_id == provider_id, bookings.c.idempotency_key == key
         )
-        row = (await self._conn.execute(query)).mappings().first()
+        row = (await self._session.read(query)).mappings().first()
         return _booking(row) if row is not None else None
 
     async def save(self, booking: Booking) -> None:
-        await self._conn.execute(
+        await self._session.write(
             bookings.update()
             .where(bookings.c.id == booking.id)
             .values(
@@ -214,39 +272,39 @@ class SqlBookingRepository:
             )
             if after is not None:
                 query = query.where(key < sa.tuple_(*after))
-        rows = (await self._conn.execute(query)).mappings().all()
+        rows = (await self._session.read(query)).mappings().all()
         return [_booking(row) for row in rows]
 
 
 class SqlReminderRepository:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
+    def __init__(self, session: _Session, staged: list[Reminder]) -> None:
+        self._session = session
+        self._staged = staged
 
     async def add(self, reminder: Reminder) -> None:
-        await self._conn.execute(
-            reminders.insert().values(
-                booking_id=reminder.booking_id, due_at=reminder.due_at, state="scheduled"
-            )
-        )
+        """Stage the reminder; ``SqlUnitOfWork.commit`` inserts it."""
+        self._staged.append(reminder)
 
     async def get(self, booking_id: UUID, *, for_update: bool = False) -> Reminder | None:
         query = sa.select(reminders).where(reminders.c.booking_id == booking_id)
         if for_update:
-            query = query.with_for_update()
-        row = (await self._conn.execute(query)).mappings().first()
+            result = await self._session.write(query.with_for_update())
+        else:
+            result = await self._session.read(query)
+        row = result.mappings().first()
         if row is None:
             return None
         return Reminder(row["booking_id"], row["due_at"], ReminderState(row["state"]))
 
     async def mark_sent(self, booking_id: UUID, *, now: datetime) -> None:
-        await self._conn.execute(
+        await self._session.write(
             reminders.update()
             .where(reminders.c.booking_id == booking_id)
             .values(state="sent", sent_at=now)
         )
 
     async def cancel(self, booking_id: UUID) -> None:
-        await self._conn.execute(
+        await self._session.write(
             reminders.update()
             .where(
                 reminders.c.booking_id == booking_id,
@@ -257,11 +315,11 @@ class SqlReminderRepository:
 
 
 class SqlDirectory:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
+    def __init__(self, session: _Session) -> None:
+        self._session = session
 
     async def add_provider(self, provider: Provider) -> None:
-        await self._conn.execute(
+        await self._session.write(
             providers.insert().values(
                 id=provider.id,
                 name=provider.name,
@@ -271,7 +329,7 @@ class SqlDirectory:
         )
 
     async def add_customer_or_get(self, customer: Customer) -> tuple[Customer, bool]:
-        inserted = await self._conn.execute(
+        inserted = await self._session.write(
             pg_insert(customers)
             .values(
                 id=customer.id,
@@ -286,7 +344,7 @@ class SqlDirectory:
             return customer, True
         row = (
             (
-                await self._conn.execute(
+                await self._session.read(
                     sa.select(customers).where(
                         sa.func.lower(customers.c.email) == customer.email.lower()
                     )
@@ -299,17 +357,17 @@ class SqlDirectory:
 
 
 class SqlEventLog:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
+    def __init__(self, session: _Session) -> None:
+        self._session = session
 
     async def list_after(self, owner: Owner | None, after_id: int, limit: int) -> list[LoggedEvent]:
         query = sa.select(events).where(events.c.id > after_id).order_by(events.c.id).limit(limit)
         if owner is not None:
             query = query.where(_owned_by(events, owner))
-        return [logged_event(row) for row in (await self._conn.execute(query)).mappings()]
+        return [logged_event(row) for row in (await self._session.read(query)).mappings()]
 
     async def head_id(self) -> int:
-        head = await self._conn.scalar(sa.select(sa.func.max(events.c.id)))
+        head = (await self._session.read(sa.select(sa.func.max(events.c.id)))).scalar()
         return int(head or 0)
 
     async def find(self, booking_id: UUID, event_type: str) -> tuple[LoggedEvent, bool] | None:
@@ -319,19 +377,139 @@ class SqlEventLog:
             .order_by(events.c.id)
             .limit(1)
         )
-        row = (await self._conn.execute(query)).mappings().first()
+        row = (await self._session.read(query)).mappings().first()
         return None if row is None else (logged_event(row), row["published_at"] is not None)
 
     async def mark_published(self, event_id: int) -> None:
-        await self._conn.execute(
+        await self._session.write(
             events.update()
             .where(events.c.id == event_id, events.c.published_at.is_(None))
             .values(published_at=sa.func.now())
         )
 
 
+_BOOKING_COLUMNS: Final = (
+    "id",
+    "provider_id",
+    "customer_id",
+    "start_time",
+    "end_time",
+    "status",
+    "idempotency_key",
+    "request_fingerprint",
+    "version",
+    "created_at",
+    "updated_at",
+)
+_REMINDER_COLUMNS: Final = ("booking_id", "due_at", "state")
+_EVENT_COLUMNS: Final = (
+    "type",
+    "booking_id",
+    "provider_id",
+    "customer_id",
+    "payload",
+    "request_id",
+)
+
+
+def _binds(table: sa.Table, prefix: str, columns: Sequence[str]) -> dict[str, Any]:
+    return {c: sa.bindparam(f"{prefix}{c}", type_=table.c[c].type) for c in columns}
+
+
+@functools.cache
+def write_statement(n_bookings: int, n_reminders: int, n_events: int) -> sa.Executable:
+    """The one statement ``commit()`` writes staged rows with (built once per shape).
+
+    Bookings and reminders are inserted in data-modifying CTEs; the event
+    sequencer lock is taken in a subquery that first counts their RETURNING
+    rows, so it is taken after they are written (a booking that overlaps fails
+    before the lock); then the events are inserted in staged order, so their
+    ids, handed out after the lock, follow it. Parameters are named ``b{i}_``,
+    ``r{i}_`` and ``e{i}_`` plus the column name. Returns the events' rows.
+    """
+    inserted: list[sa.Subquery] = []
+    for i in range(n_bookings):
+        cte = (
+            bookings.insert()
+            .values(_binds(bookings, f"b{i}_", _BOOKING_COLUMNS))
+            .returning(bookings.c.id)
+            .cte(f"new_booking_{i}")
+        )
+        inserted.append(sa.select(sa.func.count().label("n")).select_from(cte).subquery())
+    for i in range(n_reminders):
+        cte = (
+            reminders.insert()
+            .values(_binds(reminders, f"r{i}_", _REMINDER_COLUMNS))
+            .returning(reminders.c.booking_id)
+            .cte(f"new_reminder_{i}")
+        )
+        inserted.append(sa.select(sa.func.count().label("n")).select_from(cte).subquery())
+    if n_events < 1:
+        raise ValueError("new rows are written with at least one event")
+    lock = sa.select(
+        sa.func.pg_advisory_xact_lock(sa.literal(EVENT_SEQUENCER_LOCK, sa.BigInteger)).label(
+            "locked"
+        )
+    )
+    if inserted:
+        written: sa.FromClause = inserted[0]
+        for each in inserted[1:]:
+            written = written.join(each, sa.true())
+        lock = lock.select_from(written)
+    sequencer = lock.subquery("sequencer")
+    rows = [
+        sa.select(
+            sa.literal(i, sa.Integer).label("ord"),
+            *(bind.label(c) for c, bind in _binds(events, f"e{i}_", _EVENT_COLUMNS).items()),
+        )
+        for i in range(n_events)
+    ]
+    staged = (sa.union_all(*rows) if n_events > 1 else rows[0]).subquery("staged")
+    source = (
+        sa.select(*(staged.c[c] for c in _EVENT_COLUMNS))
+        .select_from(staged.join(sequencer, sa.true()))
+        .order_by(staged.c.ord)
+    )
+    return events.insert().from_select(list(_EVENT_COLUMNS), source).returning(events)
+
+
+def _write_parameters(
+    new_bookings: Sequence[Booking], new_reminders: Sequence[Reminder], staged: Sequence[NewEvent]
+) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for i, b in enumerate(new_bookings):
+        values = {
+            "id": b.id,
+            "provider_id": b.provider_id,
+            "customer_id": b.customer_id,
+            "start_time": b.start_time,
+            "end_time": b.end_time,
+            "status": b.status.value,
+            "idempotency_key": b.idempotency_key,
+            "request_fingerprint": b.request_fingerprint,
+            "version": b.version,
+            "created_at": b.created_at,
+            "updated_at": b.updated_at,
+        }
+        params.update({f"b{i}_{k}": v for k, v in values.items()})
+    for i, r in enumerate(new_reminders):
+        values = {"booking_id": r.booking_id, "due_at": r.due_at, "state": "scheduled"}
+        params.update({f"r{i}_{k}": v for k, v in values.items()})
+    for i, e in enumerate(staged):
+        values = {
+            "type": e.type,
+            "booking_id": e.booking_id,
+            "provider_id": e.provider_id,
+            "customer_id": e.customer_id,
+            "payload": e.data,
+            "request_id": e.request_id,
+        }
+        params.update({f"e{i}_{k}": v for k, v in values.items()})
+    return params
+
+
 class SqlUnitOfWork:
-    """A transaction on one pooled connection; see the module docstring for event ids.
+    """One pooled connection; see the module docstring for round trips and event ids.
 
     Database unreachability inside the block surfaces as ``Unavailable``.
     """
@@ -343,23 +521,28 @@ class SqlUnitOfWork:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._conn: AsyncConnection | None = None
+        self._session: _Session | None = None
+        self._new_bookings: list[Booking] = []
+        self._new_reminders: list[Reminder] = []
         self._staged: list[NewEvent] = []
 
     async def __aenter__(self) -> Self:
+        conn: AsyncConnection | None = None
         try:
-            self._conn = await self._engine.connect()
-            await self._conn.begin()
+            conn = await self._engine.connect()
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
         except Exception as exc:
-            if self._conn is not None:
-                await self._close_quietly()
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
             if is_unavailable(exc):
                 raise Unavailable("the database is unavailable") from exc
             raise
-        self.bookings = SqlBookingRepository(self._conn)
-        self.reminders = SqlReminderRepository(self._conn)
-        self.directory = SqlDirectory(self._conn)
-        self.events = SqlEventLog(self._conn)
+        self._session = session = _Session(conn)
+        self.bookings = SqlBookingRepository(session, self._new_bookings)
+        self.reminders = SqlReminderRepository(session, self._new_reminders)
+        self.directory = SqlDirectory(session)
+        self.events = SqlEventLog(session)
         return self
 
     async def __aexit__(
@@ -373,40 +556,43 @@ class SqlUnitOfWork:
             raise Unavailable("the database is unavailable") from exc
 
     async def _close_quietly(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
+        session, self._session = self._session, None
+        if session is None:
             return
         # Closing rolls back whatever was not committed; a broken connection
         # is discarded by the pool.
         with contextlib.suppress(Exception):
-            await conn.close()
+            await session.conn.close()
 
     def append_event(self, event: NewEvent) -> None:
         self._staged.append(event)
 
     async def commit(self) -> list[LoggedEvent]:
-        assert self._conn is not None, "commit() outside the unit of work"
+        """Write the staged rows in one statement, then commit.
+
+        Raises ``BookingOverlap``, ``DuplicateIdempotencyKey`` or ``NotFound``
+        (unknown provider or customer) for a staged booking.
+        """
+        session = self._session
+        assert session is not None, "commit() outside the unit of work"
         written: list[LoggedEvent] = []
+        if (self._new_bookings or self._new_reminders) and not self._staged:
+            raise ValueError("a new booking or reminder is committed with its event")
         if self._staged:
-            await self._conn.execute(sa.select(sa.func.pg_advisory_xact_lock(EVENT_SEQUENCER_LOCK)))
-            result = await self._conn.execute(
-                events.insert()
-                .values(
-                    [
-                        {
-                            "type": e.type,
-                            "booking_id": e.booking_id,
-                            "provider_id": e.provider_id,
-                            "customer_id": e.customer_id,
-                            "payload": e.data,
-                            "request_id": e.request_id,
-                        }
-                        for e in self._staged
-                    ]
-                )
-                .returning(events)
+            statement = write_statement(
+                len(self._new_bookings), len(self._new_reminders), len(self._staged)
             )
-            written = sorted((logged_event(row) for row in result.mappings()), key=lambda e: e.id)
-        await self._conn.commit()
+            parameters = _write_parameters(self._new_bookings, self._new_reminders, self._staged)
+            try:
+                # Outside a transaction the statement is its own: one round trip.
+                result = await session.conn.execute(statement, parameters)
+            except sa.exc.IntegrityError as exc:
+                raise _translate_integrity_error(exc) from None
+            written = [logged_event(row) for row in result.mappings()]
+            written.sort(key=lambda e: e.id)
+        if session.in_transaction:
+            await session.conn.commit()
+        self._new_bookings.clear()
+        self._new_reminders.clear()
         self._staged.clear()
         return written
