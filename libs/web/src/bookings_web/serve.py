@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uvloop
 from aiohttp import web
 
 
@@ -18,6 +19,8 @@ def serve(
     ``shutdown_grace_seconds``, and runs the cleanup contexts. No access log and
     no banner: ``HttpMetrics.middleware`` logs one JSON line per request.
 
+    The event loop is uvloop's (libuv), the services' loop everywhere.
+
     ``cancel_on_disconnect`` cancels a handler whose client went away (aiohttp's
     ``handler_cancellation``): right for long-lived streams that only send, wrong
     for handlers that write (a cancelled call may or may not have committed)."""
@@ -29,4 +32,5 @@ def serve(
         handler_cancellation=cancel_on_disconnect,
         access_log=None,
         print=None,
+        loop=uvloop.new_event_loop(),
     )

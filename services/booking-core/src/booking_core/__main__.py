@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
+import uvloop
 from bookings_common.logging import configure_logging
 
 from .bootstrap import serve
@@ -13,7 +12,7 @@ from .settings import load_settings
 def main() -> None:
     settings = load_settings()
     configure_logging("booking-core", settings.log_level)
-    asyncio.run(serve(settings))
+    uvloop.run(serve(settings))
 
 
 if __name__ == "__main__":
