@@ -1,7 +1,8 @@
 """gRPC helpers shared by the services that call or serve booking-core.
 
 - ``create_channel``: one long-lived grpclib channel that stamps every call with
-  ``x-internal-token`` and the current ``x-request-id``.
+  ``x-internal-token`` and the current ``x-request-id``, and never has more
+  calls in flight than the server accepts streams.
 - ``is_serving``: the standard gRPC health check, for ``/ready``.
 - ``error`` / ``error_reason``: errors carry a ``google.rpc.ErrorInfo`` detail
   (AIP-193) whose ``reason`` is the stable error code, so callers map statuses
@@ -10,15 +11,18 @@
 
 from __future__ import annotations
 
-from typing import Final
+import asyncio
+from types import TracebackType
+from typing import Any, Final
 
 from google.rpc.error_details_pb2 import ErrorInfo
-from grpclib.client import Channel
+from grpclib.client import Channel, Stream
 from grpclib.const import Status
 from grpclib.events import SendRequest, listen
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 from grpclib.health.v1.health_grpc import HealthStub
 from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
+from grpclib.metadata import Deadline
 
 from .logging import current_request_id
 
@@ -26,6 +30,12 @@ INTERNAL_TOKEN_HEADER: Final = "x-internal-token"
 REQUEST_ID_HEADER: Final = "x-request-id"
 ERROR_DOMAIN: Final = "bookings.v1"
 DEFAULT_DEADLINE_SECONDS: Final = 5.0
+# The most concurrent streams a grpclib server accepts on one HTTP/2 connection
+# (h2's default SETTINGS_MAX_CONCURRENT_STREAMS). A client that opens more
+# before it has read the server's SETTINGS makes the server drop the whole
+# connection, and grpclib makes calls beyond a known limit wait for a slot
+# with no wake-up if the connection is lost (RFC 9113 section 5.1.2).
+MAX_CONCURRENT_CALLS: Final = 100
 
 
 def parse_target(target: str) -> tuple[str, int]:
@@ -51,10 +61,11 @@ def create_channel(target: str, *, internal_token: str) -> Channel:
     Each request carries ``x-internal-token`` and, when a request id is bound in
     the current context (``bookings_common.logging.bind_request_id``),
     ``x-request-id``. Deadlines are set per stub (``timeout=`` seconds on the
-    generated stub) or per call. Close the channel with ``channel.close()``.
+    generated stub) or per call, and count the wait for one of the
+    ``MAX_CONCURRENT_CALLS`` slots. Close the channel with ``channel.close()``.
     """
     host, port = parse_target(target)
-    channel = Channel(host, port)
+    channel = LimitedChannel(host, port, max_calls=MAX_CONCURRENT_CALLS)
 
     async def add_metadata(event: SendRequest) -> None:
         event.metadata[INTERNAL_TOKEN_HEADER] = internal_token
@@ -64,6 +75,74 @@ def create_channel(target: str, *, internal_token: str) -> Channel:
 
     listen(channel, SendRequest, add_metadata)
     return channel
+
+
+class LimitedChannel(Channel):
+    """A grpclib ``Channel`` with at most ``max_calls`` calls in flight.
+
+    A call beyond that waits for a slot; the wait counts against its deadline,
+    and a call whose deadline passes while waiting fails ``DEADLINE_EXCEEDED``
+    without having been sent.
+    """
+
+    def __init__(self, host: str, port: int, *, max_calls: int) -> None:
+        super().__init__(host, port)
+        self._slots = asyncio.Semaphore(max_calls)
+
+    def request(  # type: ignore[override]
+        self,
+        name: str,
+        cardinality: Any,
+        request_type: Any,
+        reply_type: Any,
+        *,
+        timeout: float | None = None,
+        deadline: Deadline | None = None,
+        metadata: Any = None,
+    ) -> _CallSlot:
+        if timeout is not None:
+            by_timeout = Deadline.from_timeout(timeout)
+            deadline = by_timeout if deadline is None else min(by_timeout, deadline)
+        stream = super().request(
+            name, cardinality, request_type, reply_type, deadline=deadline, metadata=metadata
+        )
+        return _CallSlot(stream, self._slots, deadline)
+
+
+class _CallSlot:
+    """``async with`` a grpclib ``Stream`` while holding one of the channel's slots."""
+
+    def __init__(
+        self, stream: Stream[Any, Any], slots: asyncio.Semaphore, deadline: Deadline | None
+    ) -> None:
+        self._stream = stream
+        self._slots = slots
+        self._deadline = deadline
+
+    async def __aenter__(self) -> Stream[Any, Any]:
+        try:
+            async with asyncio.timeout(
+                None if self._deadline is None else self._deadline.time_remaining()
+            ):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise GRPCError(Status.DEADLINE_EXCEEDED, "deadline exceeded") from None
+        try:
+            return await self._stream.__aenter__()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self._stream.__aexit__(exc_type, exc, tb)
+        finally:
+            self._slots.release()
 
 
 def error(status: Status, reason: str, message: str) -> GRPCError:
