@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from bookings_common.events import CHANNEL, EventEnvelope
 from bookings_common.logging import get_logger
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -99,7 +100,7 @@ class OutboxPublisher:
                 async with self._engine.connect() as conn:
                     await conn.execution_options(isolation_level="AUTOCOMMIT")
                     await self._mark_published(conn, [e.id for e in batch])
-            except (RedisError, OSError) as exc:
+            except RedisError as exc:
                 self._note_redis_down(exc)
             except Exception as exc:  # the relay publishes them later: at least once
                 log.warning("outbox.publish_failed", error=str(exc), count=len(batch))
@@ -115,7 +116,7 @@ class OutboxPublisher:
         """Publish one batch of stale unpublished events; return how many were published.
 
         Returns 0 without doing anything when another replica holds the relay lock.
-        Raises ``RedisError``/``OSError`` when Redis is unreachable (nothing marked).
+        Raises ``RedisError`` when Redis is unreachable (nothing marked).
         """
         async with self._engine.begin() as conn:
             locked = await conn.scalar(
@@ -148,7 +149,7 @@ class OutboxPublisher:
         while True:
             try:
                 published = await self.relay_once()
-            except (RedisError, OSError) as exc:
+            except RedisError as exc:
                 self._note_redis_down(exc)
                 published = 0
             except Exception as exc:
@@ -158,10 +159,14 @@ class OutboxPublisher:
                 await asyncio.sleep(interval)
 
     async def _publish(self, batch: Sequence[LoggedEvent]) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for event in batch:
-                pipe.publish(CHANNEL, envelope(event).to_json())
-            await pipe.execute()
+        """Publish in one pipeline; raises ``RedisError`` (socket errors included)."""
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for event in batch:
+                    pipe.publish(CHANNEL, envelope(event).to_json())
+                await pipe.execute()
+        except OSError as exc:  # so that only Redis's own failures read as Redis down
+            raise RedisConnectionError(str(exc)) from exc
         for event in batch:
             # One line per event, carrying the requestId of the call that wrote it.
             log.info(

@@ -34,6 +34,7 @@ from bookings_common.jobs import REMINDER_ACTOR, REMINDER_QUEUE
 from bookings_common.logging import get_logger
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -74,7 +75,7 @@ class ReminderScheduler:
     async def schedule_once(self) -> int:
         """Enqueue one batch of due-soon and lost reminders; return how many.
 
-        Raises ``RedisError``/``OSError`` when Redis is unreachable (nothing is marked).
+        Raises ``RedisError`` when Redis is unreachable (nothing is marked).
         """
         now = self._clock()
         stale = now - self._redeliver_after
@@ -103,7 +104,10 @@ class ReminderScheduler:
             if not rows:
                 return 0
             jobs = [(str(booking_id), due_at.timestamp()) for booking_id, due_at in rows]
-            await asyncio.to_thread(self._enqueue, jobs)
+            try:
+                await asyncio.to_thread(self._enqueue, jobs)
+            except OSError as exc:  # a socket error of Redis's, not of the database
+                raise RedisConnectionError(str(exc)) from exc
             await conn.execute(
                 reminders.update()
                 .where(reminders.c.booking_id.in_([booking_id for booking_id, _ in rows]))
@@ -135,12 +139,12 @@ class ReminderScheduler:
             self._wake.clear()
             try:
                 done = await self.schedule_once()
-            except (RedisError, OSError) as exc:
+            except RedisError as exc:
                 if not self._redis_down:
                     self._redis_down = True
                     log.warning("reminders.redis_unavailable", error=str(exc))
                 done = 0
-            except Exception as exc:  # the database is down: the next pass retries
+            except Exception as exc:  # the database is down, say: the next pass retries
                 log.warning("reminders.schedule_failed", error=str(exc))
                 done = 0
             if done < self._batch:
