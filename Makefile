@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 PACKAGES := libs/common libs/proto libs/web services/booking-core services/gateway services/notifier services/reminder-worker
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install lock proto proto-check migrate seed lint test test-unit test-integration test-e2e dev run-core run-gateway run-notifier run-worker token bench-reminders bench-notifier clean
+.PHONY: help install lock proto proto-check migrate seed lint test test-unit test-integration test-e2e dev run-core run-gateway run-notifier run-worker token bench bench-reminders bench-notifier clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -86,6 +86,9 @@ run-notifier: $(INSTALLED) .env ## run a notifier replica on PORT (8090); PORT=8
 run-worker: $(INSTALLED) .env ## run the reminder worker (dramatiq, queue reminders)
 	dramatiq_worker_timeout=$${dramatiq_worker_timeout:-100} $(BIN)/dramatiq reminder_worker.broker \
 	    --processes $${WORKER_PROCESSES:-1} --threads $${WORKER_THREADS:-8} --queues reminders --skip-logging
+
+bench: $(INSTALLED) ## every benchmark (the system, its pgbench ceiling, reminders, notifier) into bench/RESULTS.md (~10 min)
+	$(BIN)/python bench/system.py $(BENCH_ARGS)
 
 bench-reminders: $(INSTALLED) ## benchmark: 10,000 reminders due over two minutes (about 5 minutes)
 	$(BIN)/python bench/reminders.py

@@ -404,6 +404,7 @@ def main() -> None:
     parser.add_argument("--bookings", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=100.0, help="bookings per second")
     parser.add_argument("--keep-logs", action="store_true")
+    parser.add_argument("--report", type=Path, help="also write the markdown report here")
     parser.add_argument("--load-generator", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load_generator:
@@ -417,8 +418,11 @@ def main() -> None:
             for log in workdir.glob("*.log"):
                 log.rename(kept / log.name)
             print(f"logs kept in {kept}")
+    text = report(result)
     print()
-    print(report(result))
+    print(text)
+    if args.report:
+        args.report.write_text(text + "\n")
 
 
 if __name__ == "__main__":

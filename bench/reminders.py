@@ -254,6 +254,7 @@ def main() -> None:
     parser.add_argument("--bookings", type=int, default=10_000)
     parser.add_argument("--window", type=float, default=120.0, help="seconds")
     parser.add_argument("--keep-logs", type=Path, help="write the processes' logs here")
+    parser.add_argument("--report", type=Path, help="also write the markdown report here")
     args = parser.parse_args()
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     if args.keep_logs:
@@ -267,6 +268,8 @@ def main() -> None:
     out = ROOT / "bench" / "out"
     out.mkdir(exist_ok=True)
     (out / "reminders.md").write_text(text + "\n")
+    if args.report:
+        args.report.write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,12 @@ def rss_bytes(pid: int, *, with_children: bool = False) -> int:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time ``pid`` has used, in seconds, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -455,8 +461,15 @@ class DevSystem:
     def pids(self) -> list[int]:
         return [int(pid) for pid in re.findall(r"started \(pid=(\d+)\)", self.log_path.read_text())]
 
+    def pid(self, process: str) -> int:
+        """The pid honcho started ``process`` (core, gateway, notifier-a, ...) with."""
+        found = re.search(rf"{process}\.1 started \(pid=(\d+)\)", self.log_path.read_text())
+        if found is None:
+            raise LookupError(process)
+        return int(found.group(1))
+
     async def wait_until_running(self) -> None:
-        """Until the gateway and both notifiers are ready and the worker says so."""
+        """Until the gateway and both notifiers are ready and the worker serves metrics."""
         import aiohttp
 
         async with aiohttp.ClientSession() as session:
@@ -470,9 +483,12 @@ class DevSystem:
                             if response.status == 200:
                                 continue
                     return False
-                return any(
-                    "ready for action" in line.get("event", "") for line in self.lines("worker")
-                )
+                # The worker's metrics endpoint answers once a worker process has booted
+                # (whatever LOG_LEVEL says).
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(self.url("worker-metrics") + "/metrics") as response:
+                        return response.status == 200
+                return False
 
             await eventually(ready, timeout=60, interval=0.2)
         self.exports = dict(re.findall(r"export (\w+)=(\S+)", self.log_path.read_text()))
@@ -485,7 +501,8 @@ async def dev_system(
     """Run ``make dev`` on free ports against ``database_url`` and ``redis_url`` with the
     test secrets, in its own process group; yield once everything is ready; stop it
     (SIGTERM, then SIGKILL after 15 s) on the way out unless the caller did."""
-    ports = {name: free_port() for name in ("grpc", "gateway", "notifier-a", "notifier-b")}
+    names = ("grpc", "gateway", "notifier-a", "notifier-b", "worker-metrics")
+    ports = {name: free_port() for name in names}
     prometheus = workdir / "prometheus"
     prometheus.mkdir(exist_ok=True)
     env = {
@@ -504,7 +521,8 @@ async def dev_system(
         "NOTIFIER_A_PORT": str(ports["notifier-a"]),
         "NOTIFIER_B_PORT": str(ports["notifier-b"]),
         "HOST": "127.0.0.1",
-        "dramatiq_prom_port": str(free_port()),
+        "dramatiq_prom_host": "127.0.0.1",
+        "dramatiq_prom_port": str(ports["worker-metrics"]),
         "dramatiq_prom_db": str(prometheus),
         **extra_env,
     }

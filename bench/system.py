@@ -1,0 +1,472 @@
+"""``make bench``: the whole system under load, next to the database's own ceiling.
+
+Starts the system exactly as ``make dev`` does (booking-core, the gateway, two
+notifiers and the worker under honcho) against a fresh database and a private
+redis-server, then measures, each workload from a load generator in its own
+process (``bench/load.py``), with a warm-up first:
+
+- creates through the gateway (``POST /bookings``) at 16 and 64 clients;
+- the same creates straight to booking-core over gRPC (what the gateway costs);
+- pgbench replaying booking-core's exact per-booking SQL with 8 clients
+  (``bench/pgbench.py``), and the ratio end-to-end ÷ pgbench;
+- reads: ``GET /bookings/{id}`` and a ``GET /bookings`` page;
+- contention: 200 creates for one provider's same slot at once;
+
+then runs the reminder and notifier benchmarks, and writes everything, with the
+machine's cores, memory and versions, to ``bench/RESULTS.md`` (and stdout).
+
+    make bench                                   # about 10 minutes
+    .venv/bin/python bench/system.py --quick     # system figures only, shorter runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import uuid
+from datetime import UTC, datetime, timedelta
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import asyncpg  # noqa: E402
+from bookings_common.grpc import create_channel  # noqa: E402
+from bookings_proto.bookings import v1 as pb  # noqa: E402
+from redis.asyncio import Redis  # noqa: E402
+
+from bench.pgbench import add_providers, capture, pgbench_script, run_pgbench  # noqa: E402
+from tests.integration.conftest import fresh_database  # noqa: E402
+from tests.integration.harness import (  # noqa: E402
+    INTERNAL_TOKEN,
+    DevSystem,
+    RedisProcess,
+    cpu_seconds,
+    dev_system,
+    make_token,
+)
+
+SERVICE = pb.Actor(service="bench")
+RESULTS = ROOT / "bench" / "RESULTS.md"
+PGBENCH_CLIENTS = 8
+CONTENDERS = 200
+# The system as make dev runs it, but quiet (one log line per request would be
+# read and re-printed by honcho on the same two cores) and without the
+# per-caller rate limit, which would otherwise be what is measured.
+SYSTEM_ENV = {"LOG_LEVEL": "WARNING", "RATE_LIMIT_PER_MINUTE": "100000000"}
+
+
+class Bench:
+    def __init__(self, system: DevSystem, database_url: str, workdir: Path, args: Any) -> None:
+        self.system = system
+        self.database_url = database_url
+        self.workdir = workdir
+        self.warmup: float = args.warmup
+        self.duration: float = args.duration
+        self.channel = create_channel(
+            f"127.0.0.1:{system.ports['grpc']}", internal_token=INTERNAL_TOKEN
+        )
+        self.stub = pb.BookingServiceStub(self.channel, timeout=30)
+        self.runs = 0
+        self.profile_dir: Path | None = args.profile
+
+    async def register(self, count: int, kind: str) -> list[str]:
+        gate = asyncio.Semaphore(8)
+
+        async def one(n: int) -> str:
+            async with gate:
+                if kind == "provider":
+                    provider = await self.stub.register_provider(
+                        pb.RegisterProviderRequest(actor=SERVICE, name=f"Bench provider {n}")
+                    )
+                    assert provider.provider is not None
+                    return provider.provider.id
+                customer = await self.stub.register_customer(
+                    pb.RegisterCustomerRequest(
+                        actor=SERVICE, name=f"Bench {n}", email=f"{uuid.uuid4().hex}@example.com"
+                    )
+                )
+                assert customer.customer is not None
+                return customer.customer.id
+
+        return list(await asyncio.gather(*(one(n) for n in range(count))))
+
+    async def workers(self, count: int) -> list[dict[str, Any]]:
+        """``count`` (customer, provider) pairs of their own, with the customer's token."""
+        customers = await self.register(count, "customer")
+        providers = await self.register(count, "provider")
+        return [
+            {"customer": c, "provider": p, "token": make_token("customer", c, ttl=7200)}
+            for c, p in zip(customers, providers, strict=True)
+        ]
+
+    async def load(self, mode: str, workers: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+        """Run one workload in a fresh load-generator process; return its figures."""
+        self.runs += 1
+        config_path = self.workdir / f"load-{self.runs}.json"
+        results = self.workdir / f"load-{self.runs}-results.json"
+        target = (
+            f"127.0.0.1:{self.system.ports['grpc']}"
+            if mode == "create-grpc"
+            else self.system.url("gateway")
+        )
+        config = {
+            "mode": mode,
+            "target": target,
+            "workers": workers,
+            "warmup": self.warmup,
+            "duration": self.duration,
+            # Every run books its own providers, so runs never conflict.
+            "base": (datetime.now(UTC) + timedelta(days=30))
+            .replace(minute=0, second=0, microsecond=0)
+            .isoformat(),
+            "internal_token": INTERNAL_TOKEN,
+            "results": str(results),
+            **extra,
+        }
+        config_path.write_text(json.dumps(config))
+        before = self.cpu()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROOT / "bench" / "load.py"), str(config_path)
+        )
+        profilers = await self.profile(f"{mode}-{len(workers)}")
+        if await process.wait() != 0:
+            raise RuntimeError(f"load generator failed ({mode})")
+        for profiler in profilers:
+            await profiler.wait()
+        after = self.cpu()
+        result: dict[str, Any] = json.loads(results.read_text())
+        # CPU milliseconds per request, warm-up included, by process.
+        result["cpu_ms"] = {
+            name: (after[name] - before[name]) * 1000 / max(1, result["total_requests"])
+            for name in before
+        }
+        print(f"  {mode} x{len(workers)}: {summary(result)}", flush=True)
+        return result
+
+    async def profile(self, name: str) -> list[asyncio.subprocess.Process]:
+        """With ``--profile DIR``: py-spy samples booking-core and the gateway for the
+        whole run into ``DIR/<name>-<process>.txt`` (collapsed stacks, for flame graphs)."""
+        if self.profile_dir is None:
+            return []
+        self.profile_dir.mkdir(parents=True, exist_ok=True)
+        py_spy = str(Path(sys.executable).parent / "py-spy")
+        profilers = []
+        for process in ("core", "gateway"):
+            output = self.profile_dir / f"{name}-{process}.txt"
+            profilers.append(
+                await asyncio.create_subprocess_exec(
+                    py_spy,
+                    "record",
+                    f"--pid={self.system.pid(process)}",
+                    f"--duration={int(self.warmup + self.duration)}",
+                    "--rate=200",
+                    "--format=raw",
+                    f"--output={output}",
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+            )
+        return profilers
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far of booking-core, the gateway, every PostgreSQL process
+        and this script's finished children (the load generators)."""
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return {
+            "booking-core": cpu_seconds(self.system.pid("core")),
+            "gateway": cpu_seconds(self.system.pid("gateway")),
+            "PostgreSQL": postgres_cpu_seconds(self.database_url.rsplit("/", 1)[1]),
+            "load generator": children.ru_utime + children.ru_stime,
+        }
+
+    async def pgbench(self) -> dict[str, float]:
+        customer = (await self.register(1, "customer"))[0]
+        provider = (await self.register(1, "provider"))[0]
+        captured = await capture(self.database_url, provider, customer)
+        script, variables = pgbench_script(captured)
+        path = self.workdir / "create.pgbench"
+        path.write_text(script)
+        await add_providers(self.database_url, PGBENCH_CLIENTS)
+        run = run_pgbench
+        # Warm-up, then the measured run.
+        await asyncio.to_thread(
+            run,
+            self.database_url,
+            str(path),
+            variables,
+            run=1,
+            clients=PGBENCH_CLIENTS,
+            seconds=max(1, int(self.warmup)),
+        )
+        result = await asyncio.to_thread(
+            run,
+            self.database_url,
+            str(path),
+            variables,
+            run=2,
+            clients=PGBENCH_CLIENTS,
+            seconds=int(self.duration),
+        )
+        result["statements"] = len(captured.statements)  # type: ignore[assignment]
+        (self.workdir / "create.pgbench.txt").write_text(script)
+        print(f"  pgbench x{PGBENCH_CLIENTS}: {result['tps']:.0f} tps", flush=True)
+        return result
+
+    async def contention(self) -> dict[str, Any]:
+        customers = await self.register(CONTENDERS, "customer")
+        provider = (await self.register(1, "provider"))[0]
+        workers = [
+            {"customer": c, "provider": provider, "token": make_token("customer", c, ttl=7200)}
+            for c in customers
+        ]
+        return await self.load("contention", workers)
+
+    async def close(self) -> None:
+        self.channel.close()
+
+
+def postgres_cpu_seconds(database: str) -> float:
+    """CPU seconds of the PostgreSQL backends connected to ``database``."""
+    total = 0.0
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            title = cmdline.read_bytes().split(b"\0")[0].decode(errors="replace").split()
+            if title[:1] == ["postgres:"] and database in title:
+                total += cpu_seconds(int(cmdline.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def summary(result: dict[str, Any]) -> str:
+    if "rps" not in result:
+        return json.dumps(result["statuses"])
+    cpu = ", ".join(f"{name} {ms:.2f}" for name, ms in result["cpu_ms"].items())
+    return (
+        f"{result['rps']:.0f} req/s, p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms, "
+        f"{result['errors']} errors; CPU ms/request: {cpu}"
+    )
+
+
+async def versions(database_url: str, redis_url: str) -> dict[str, str]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        postgres = await conn.fetchval("SHOW server_version")
+    finally:
+        await conn.close()
+    redis = Redis.from_url(redis_url)
+    try:
+        redis_version = (await redis.info("server"))["redis_version"]
+    finally:
+        await redis.aclose()
+    packages = ["aiohttp", "grpclib", "betterproto2", "sqlalchemy", "asyncpg", "redis", "dramatiq"]
+    return {
+        "Python": platform.python_version(),
+        "PostgreSQL": str(postgres),
+        "Redis": str(redis_version),
+        **{name: metadata.version(name) for name in packages},
+    }
+
+
+def machine() -> dict[str, str]:
+    meminfo = Path("/proc/meminfo").read_text()
+    total_kib = int(
+        next(line for line in meminfo.splitlines() if line.startswith("MemTotal")).split()[1]
+    )
+    model = "unknown"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cores": str(os.cpu_count()),
+        "CPU": model,
+        "memory": f"{total_kib / 2**20:.1f} GiB",
+        "OS": f"{platform.system()} {platform.release()}",
+    }
+
+
+async def measure_system(args: Any, workdir: Path) -> dict[str, Any]:
+    redis = RedisProcess(workdir)
+    redis.start()
+    try:
+        async with (
+            fresh_database() as database_url,
+            dev_system(workdir, database_url, redis.url, **SYSTEM_ENV) as system,
+        ):
+            bench = Bench(system, database_url, workdir, args)
+            try:
+                figures: dict[str, Any] = {"versions": await versions(database_url, redis.url)}
+                print("creates through the gateway", flush=True)
+                first = await bench.workers(16)
+                figures["create_http_16"] = await bench.load("create-http", first)
+                figures["create_http_64"] = await bench.load("create-http", await bench.workers(64))
+                print("creates straight to booking-core (gRPC)", flush=True)
+                for clients in (16, 64):
+                    figures[f"create_grpc_{clients}"] = await bench.load(
+                        "create-grpc", await bench.workers(clients)
+                    )
+                print("pgbench: booking-core's per-booking SQL", flush=True)
+                figures["pgbench"] = await bench.pgbench()
+                print("reads", flush=True)
+                # The first create run's clients read back what they booked.
+                created = figures["create_http_16"]["created"]
+                readers = [{**w, "ids": created[str(i)]} for i, w in enumerate(first)]
+                figures["get_http_16"] = await bench.load("get-http", readers)
+                figures["list_http_16"] = await bench.load("list-http", first)
+                print(f"contention: one slot, {CONTENDERS} creates at once", flush=True)
+                figures["contention"] = await bench.contention()
+            finally:
+                await bench.close()
+    finally:
+        redis.stop()
+    return figures
+
+
+def other_benchmark(script: str, args: list[str], workdir: Path) -> str:
+    """Run ``bench/<script>`` in its own process; return the report it wrote."""
+    report = workdir / f"{script}.md"
+    print(f"bench/{script} {' '.join(args)}", flush=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args, "--report", str(report)],
+        check=True,
+    )
+    return report.read_text().strip()
+
+
+def row(name: str, clients: int, figures: dict[str, Any]) -> str:
+    return (
+        f"| {name} | {clients} | {figures['rps']:.0f} | {figures['p50']:.1f} "
+        f"| {figures['p99']:.1f} | {figures['errors']} |"
+    )
+
+
+PROFILE_HEADING = "## Profiling: before and after"
+
+
+def kept_profile_section() -> str:
+    """The hand-written profiling section of the previous RESULTS.md, kept as it is."""
+    if not RESULTS.exists():
+        return ""
+    text = RESULTS.read_text()
+    start = text.find(PROFILE_HEADING)
+    return text[start:].strip() if start >= 0 else ""
+
+
+def report(figures: dict[str, Any], extra: dict[str, str], args: Any) -> str:
+    pgbench = figures["pgbench"]
+    ratio16 = figures["create_http_16"]["rps"] / pgbench["tps"]
+    ratio64 = figures["create_http_64"]["rps"] / pgbench["tps"]
+    contention = figures["contention"]
+    statuses = contention["statuses"]
+    five_xx = sum(n for code, n in statuses.items() if code.startswith("5"))
+    host = machine()
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `make bench` ({datetime.now(UTC):%Y-%m-%d}); every figure below comes "
+        "from the same run on the same machine. Each workload ran from a load generator in "
+        f"its own process (`bench/load.py`, closed loop), {args.warmup:g} s of warm-up then "
+        f"{args.duration:g} s measured. The system ran as `make dev` runs it, with "
+        + ", ".join(f"`{k}={v}`" for k, v in SYSTEM_ENV.items())
+        + ".",
+        "",
+        "| machine | |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in host.items()),
+        *(f"| {k} | {v} |" for k, v in figures["versions"].items()),
+        "",
+        "## Creates",
+        "",
+        "Distinct providers and slots, so nothing conflicts: every answer should be a 201 "
+        "(gRPC OK).",
+        "",
+        "| workload | clients | req/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|",
+        row("`POST /bookings` via the gateway", 16, figures["create_http_16"]),
+        row("`POST /bookings` via the gateway", 64, figures["create_http_64"]),
+        row("`CreateBooking` straight to booking-core (gRPC)", 16, figures["create_grpc_16"]),
+        row("`CreateBooking` straight to booking-core (gRPC)", 64, figures["create_grpc_64"]),
+        f"| baseline: pgbench, booking-core's per-booking SQL "
+        f"({pgbench['statements']} statements) | {PGBENCH_CLIENTS} | {pgbench['tps']:.0f} "
+        f"| {pgbench['latency_ms']:.1f} (mean) | | 0 |",
+        "",
+        f"- End-to-end ÷ pgbench: **{ratio16:.2f}** at 16 clients, {ratio64:.2f} at 64 "
+        f"(target ≥ 0.25); p99 at 16 clients **{figures['create_http_16']['p99']:.1f} ms** "
+        "(target < 50).",
+        "- What the gateway costs: "
+        f"{figures['create_grpc_16']['rps']:.0f} → {figures['create_http_16']['rps']:.0f} req/s "
+        f"at 16 clients, {figures['create_grpc_64']['rps']:.0f} → "
+        f"{figures['create_http_64']['rps']:.0f} at 64.",
+        "- pgbench replays what `bench/pgbench.py` recorded booking-core's own create path "
+        "sending (pool pre-ping, BEGIN, insert booking, insert reminder, event sequencer lock, "
+        "insert event, COMMIT) as prepared statements, with a fresh booking, slot and "
+        "provider per transaction.",
+        "",
+        "## Reads",
+        "",
+        "| workload | clients | req/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|",
+        row("`GET /bookings/{id}`", 16, figures["get_http_16"]),
+        row("`GET /bookings?type=upcoming&limit=20` (a full page)", 16, figures["list_http_16"]),
+        "",
+        "## Contention",
+        "",
+        f"{contention['requests']} customers ask for the same provider's same slot at once, "
+        "through the gateway.",
+        "",
+        "| 201 | 409 | 5xx | other | all answered after |",
+        "|---|---|---|---|---|",
+        f"| {statuses.get('201', 0)} | {statuses.get('409', 0)} | {five_xx} "
+        f"| {contention['requests'] - statuses.get('201', 0) - statuses.get('409', 0) - five_xx}"
+        f" | {contention['all_answered_ms']:.0f} ms |",
+        "",
+    ]
+    for title, text in extra.items():
+        lines += [f"## {title}", "", text, ""]
+    profile = kept_profile_section()
+    if profile:
+        lines += [profile, ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds")
+    parser.add_argument(
+        "--quick", action="store_true", help="short runs, no reminder or notifier benchmark"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy booking-core and the gateway into this directory"
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.warmup, args.duration = 2.0, 5.0
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        workdir = Path(tmp)
+        figures = asyncio.run(measure_system(args, workdir))
+        extra: dict[str, str] = {}
+        if not args.quick:
+            extra["Reminders (`bench/reminders.py`)"] = other_benchmark("reminders.py", [], workdir)
+            extra["Notifier (`bench/notifier.py`)"] = other_benchmark("notifier.py", [], workdir)
+    text = report(figures, extra, args)
+    args.output.write_text(text)
+    print()
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
