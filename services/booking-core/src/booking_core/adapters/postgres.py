@@ -416,6 +416,17 @@ def _binds(table: sa.Table, prefix: str, columns: Sequence[str]) -> dict[str, An
     return {c: sa.bindparam(f"{prefix}{c}", type_=table.c[c].type) for c in columns}
 
 
+def _inserted_rows(table: sa.Table, prefix: str, columns: Sequence[str], name: str) -> sa.Subquery:
+    """``(SELECT count(*) AS n FROM name)`` over a CTE that inserts one row of ``table``."""
+    cte = (
+        table.insert()
+        .values(_binds(table, prefix, columns))
+        .returning(*table.primary_key.columns)
+        .cte(name)
+    )
+    return sa.select(sa.func.count().label("n")).select_from(cte).subquery()
+
+
 @functools.cache
 def write_statement(n_bookings: int, n_reminders: int, n_events: int) -> sa.Executable:
     """The one statement ``commit()`` writes staged rows with (built once per shape).
@@ -427,23 +438,13 @@ def write_statement(n_bookings: int, n_reminders: int, n_events: int) -> sa.Exec
     ids, handed out after the lock, follow it. Parameters are named ``b{i}_``,
     ``r{i}_`` and ``e{i}_`` plus the column name. Returns the events' rows.
     """
-    inserted: list[sa.Subquery] = []
-    for i in range(n_bookings):
-        cte = (
-            bookings.insert()
-            .values(_binds(bookings, f"b{i}_", _BOOKING_COLUMNS))
-            .returning(bookings.c.id)
-            .cte(f"new_booking_{i}")
-        )
-        inserted.append(sa.select(sa.func.count().label("n")).select_from(cte).subquery())
-    for i in range(n_reminders):
-        cte = (
-            reminders.insert()
-            .values(_binds(reminders, f"r{i}_", _REMINDER_COLUMNS))
-            .returning(reminders.c.booking_id)
-            .cte(f"new_reminder_{i}")
-        )
-        inserted.append(sa.select(sa.func.count().label("n")).select_from(cte).subquery())
+    inserted = [
+        _inserted_rows(bookings, f"b{i}_", _BOOKING_COLUMNS, f"new_booking_{i}")
+        for i in range(n_bookings)
+    ] + [
+        _inserted_rows(reminders, f"r{i}_", _REMINDER_COLUMNS, f"new_reminder_{i}")
+        for i in range(n_reminders)
+    ]
     if n_events < 1:
         raise ValueError("new rows are written with at least one event")
     lock = sa.select(
