@@ -56,6 +56,7 @@ lint: $(INSTALLED) ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy bench
 
 test: $(INSTALLED) ## the whole test suite (unit, integration, end to end) against local PostgreSQL and Redis
 	$(BIN)/python -m pytest

@@ -80,10 +80,15 @@ async def ideal_baseline(url: str, count: int = 1000, window: float = 10.0) -> l
         body = {"type": "booking.reminder.due", "data": {"bookingId": booking_id}}
         await redis.publish(CHANNEL, json.dumps(body))
 
+    firing: set[asyncio.Task[None]] = set()
+
+    def fire_later(booking_id: str) -> None:
+        task = asyncio.ensure_future(fire(booking_id))
+        firing.add(task)
+        task.add_done_callback(firing.discard)
+
     for booking_id, at in due.items():
-        loop.call_at(
-            loop.time() + (at - time.time()), lambda b=booking_id: asyncio.ensure_future(fire(b))
-        )
+        loop.call_at(loop.time() + (at - time.time()), fire_later, booking_id)
     await asyncio.sleep(window + 3)
     listener.cancel()
     await redis.aclose()
