@@ -40,19 +40,20 @@ DRAIN_BATCH: Final = 500
 
 
 # Marks events published in one statement. Losing a mark in a crash only causes
-# a duplicate publish, so its commit need not wait for the WAL flush: the FROM
-# item sets synchronous_commit off for the statement's own transaction (the
-# setting is read at commit, before a local setting is undone), without the
-# extra round trips of BEGIN, SET LOCAL and COMMIT.
+# a duplicate publish, so its commit need not wait for the WAL flush: an
+# uncorrelated subquery (evaluated once) sets synchronous_commit off for the
+# statement's own transaction (the setting is read at commit, before a local
+# setting is undone), without the extra round trips of BEGIN, SET LOCAL and
+# COMMIT.
 _ASYNC_COMMIT = sa.select(
-    sa.func.set_config("synchronous_commit", "off", sa.true()).label("setting")
-).subquery("async_commit")
+    sa.func.set_config("synchronous_commit", "off", sa.true())
+).scalar_subquery()
 MARK_PUBLISHED: Final = (
     events.update()
     .where(
         events.c.id == sa.any_(sa.bindparam("ids", type_=pg.ARRAY(sa.BigInteger()))),
         events.c.published_at.is_(None),
-        _ASYNC_COMMIT.c.setting.isnot(None),
+        _ASYNC_COMMIT.isnot(None),
     )
     .values(published_at=sa.func.now())
 )

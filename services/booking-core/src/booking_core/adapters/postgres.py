@@ -61,6 +61,9 @@ from .tables import bookings, customers, events, providers, reminders
 # pg_advisory_xact_lock keys (arbitrary, project-wide constants).
 EVENT_SEQUENCER_LOCK: Final = 0x626B_0001
 OUTBOX_RELAY_LOCK: Final = 0x626B_0002
+# The two-key advisory locks (a separate key space) that serialize the creates of
+# one provider: (PROVIDER_LOCK_CLASS, hashtext(provider id)).
+PROVIDER_LOCK_CLASS: Final = 0x626B
 
 # SQLSTATE classes meaning "the database is not reachable or going away":
 # 08 connection exception, 57P operator intervention (shutdown, cannot connect
@@ -417,10 +420,24 @@ def _binds(table: sa.Table, prefix: str, columns: Sequence[str]) -> dict[str, An
 
 
 def _inserted_rows(table: sa.Table, prefix: str, columns: Sequence[str], name: str) -> sa.Subquery:
-    """``(SELECT count(*) AS n FROM name)`` over a CTE that inserts one row of ``table``."""
+    """``(SELECT count(*) AS n FROM name)`` over a CTE that inserts one row of ``table``.
+
+    A booking is inserted only once its provider's lock is held (see
+    ``write_statement``).
+    """
+    binds = _binds(table, prefix, columns)
+    row = sa.select(*(bind.label(column) for column, bind in binds.items()))
+    if table is bookings:
+        provider_lock = sa.select(
+            sa.func.pg_advisory_xact_lock(
+                sa.literal(PROVIDER_LOCK_CLASS, sa.Integer),
+                sa.func.hashtext(sa.cast(binds["provider_id"], sa.Text)),
+            ).label("locked")
+        ).subquery(f"{name}_provider_lock")
+        row = row.select_from(provider_lock)
     cte = (
         table.insert()
-        .values(_binds(table, prefix, columns))
+        .from_select(list(columns), row)
         .returning(*table.primary_key.columns)
         .cte(name)
     )
@@ -431,12 +448,18 @@ def _inserted_rows(table: sa.Table, prefix: str, columns: Sequence[str], name: s
 def write_statement(n_bookings: int, n_reminders: int, n_events: int) -> sa.Executable:
     """The one statement ``commit()`` writes staged rows with (built once per shape).
 
-    Bookings and reminders are inserted in data-modifying CTEs; the event
-    sequencer lock is taken in a subquery that first counts their RETURNING
-    rows, so it is taken after they are written (a booking that overlaps fails
-    before the lock); then the events are inserted in staged order, so their
-    ids, handed out after the lock, follow it. Parameters are named ``b{i}_``,
-    ``r{i}_`` and ``e{i}_`` plus the column name. Returns the events' rows.
+    Bookings and reminders are inserted in data-modifying CTEs. A booking is
+    inserted under its provider's advisory lock: concurrent creates for one
+    provider queue there, and each finds the bookings committed before it,
+    rather than two inserts of overlapping slots waiting on each other inside
+    the exclusion constraint's check, which PostgreSQL breaks as a deadlock
+    (one of them fails) after ``deadlock_timeout``. The event sequencer lock
+    is taken in a subquery that first counts the inserts' RETURNING rows, so
+    it is taken after they are written (a booking that overlaps fails before
+    it); then the events are inserted in staged order, so their ids, handed
+    out after the lock, follow it. Locks are always taken in that order.
+    Parameters are named ``b{i}_``, ``r{i}_`` and ``e{i}_`` plus the column
+    name. Returns the events' rows.
     """
     inserted = [
         _inserted_rows(bookings, f"b{i}_", _BOOKING_COLUMNS, f"new_booking_{i}")
