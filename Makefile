@@ -88,7 +88,7 @@ run-worker: $(INSTALLED) .env ## run the reminder worker (dramatiq, queue remind
 	dramatiq_worker_timeout=$${dramatiq_worker_timeout:-100} $(BIN)/dramatiq reminder_worker.broker \
 	    --processes $${WORKER_PROCESSES:-1} --threads $${WORKER_THREADS:-8} --queues reminders --skip-logging
 
-bench: $(INSTALLED) ## every benchmark (the system, its pgbench ceiling, reminders, notifier) into bench/RESULTS.md (~10 min)
+bench: $(INSTALLED) ## every benchmark (the system, its pgbench ceiling, reminders, notifier) into bench/RESULTS.md (~13 min)
 	$(BIN)/python bench/system.py $(BENCH_ARGS)
 
 bench-reminders: $(INSTALLED) ## benchmark: 10,000 reminders due over two minutes (about 5 minutes)

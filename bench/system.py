@@ -15,7 +15,7 @@ process (``bench/load.py``), with a warm-up first:
 then runs the reminder and notifier benchmarks, and writes everything, with the
 machine's cores, memory and versions, to ``bench/RESULTS.md`` (and stdout).
 
-    make bench                                   # about 10 minutes
+    make bench                                   # about 13 minutes
     .venv/bin/python bench/system.py --quick     # system figures only, shorter runs
 """
 
