@@ -189,6 +189,14 @@ class _Session:
         await self.begin()
         return await self.conn.execute(statement)
 
+    async def first(self, query: sa.Select[Any], *, for_update: bool) -> RowMapping | None:
+        """The first row of ``query``, locked ``FOR UPDATE`` (in the transaction) if asked."""
+        if for_update:
+            result = await self.write(query.with_for_update())
+        else:
+            result = await self.read(query)
+        return result.mappings().first()
+
     async def begin(self) -> None:
         if self.in_transaction:
             return
@@ -225,11 +233,7 @@ class SqlBookingRepository:
 
     async def get(self, booking_id: UUID, *, for_update: bool = False) -> Booking | None:
         query = sa.select(bookings).where(bookings.c.id == booking_id)
-        if for_update:
-            result = await self._session.write(query.with_for_update())
-        else:
-            result = await self._session.read(query)
-        row = result.mappings().first()
+        row = await self._session.first(query, for_update=for_update)
         return _booking(row) if row is not None else None
 
     async def get_by_idempotency_key(self, provider_id: UUID, key: str) -> Booking | None:
@@ -290,11 +294,7 @@ class SqlReminderRepository:
 
     async def get(self, booking_id: UUID, *, for_update: bool = False) -> Reminder | None:
         query = sa.select(reminders).where(reminders.c.booking_id == booking_id)
-        if for_update:
-            result = await self._session.write(query.with_for_update())
-        else:
-            result = await self._session.read(query)
-        row = result.mappings().first()
+        row = await self._session.first(query, for_update=for_update)
         if row is None:
             return None
         return Reminder(row["booking_id"], row["due_at"], ReminderState(row["state"]))
