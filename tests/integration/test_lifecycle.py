@@ -211,7 +211,15 @@ def test_seed_is_idempotent(database_url: str) -> None:
     ]
     assert outputs[0] == outputs[1]
     ids = json.loads(outputs[0])
-    assert set(ids) == {"providerId", "customerId"}
+    assert set(ids) == {
+        "providerId",
+        "customerId",
+        "eventTypeId",
+        "eventTypeSlug",
+        "eventTypeCustomSlug",
+        "bookingUrl",
+    }
+    assert ids["bookingUrl"] == "http://localhost:8080/book/demo-intro-call"
 
 
 async def test_migrations_go_down_and_up_and_match_the_tables() -> None:

@@ -273,10 +273,12 @@ class FakeEventLog:
     def __init__(self, db: FakeDatabase) -> None:
         self._db = db
 
-    async def list_after(self, owner: Owner | None, after_id: int, limit: int) -> list[LoggedEvent]:
+    async def list_after(
+        self, owner: Owner | None, after_id: int, limit: int, *, channel: str | None = None
+    ) -> list[LoggedEvent]:
         def owned(e: LoggedEvent) -> bool:
             if owner is None:
-                return True
+                return channel is None or e.channel == channel
             owner_id = e.customer_id if owner.kind is ActorKind.CUSTOMER else e.provider_id
             return owner_id == owner.id
 

@@ -64,7 +64,12 @@ def test_format_time_uses_z() -> None:
 
 
 def test_event_types() -> None:
-    assert sorted(EVENT_TYPES) == ["booking.cancelled", "booking.created", "booking.reminder.due"]
+    assert sorted(EVENT_TYPES) == [
+        "booking.cancelled",
+        "booking.created",
+        "booking.reminder.due",
+        "slot.availability",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -29,10 +29,10 @@ from booking_core.domain.model import (
 from booking_core.entrypoints.grpc_server import (
     BookingServicer,
     CallGuard,
-    _actor,
-    _uuid,
     booking_to_pb,
     event_to_pb,
+    parse_actor,
+    parse_uuid,
 )
 from booking_core.service_layer.handlers import BookingService
 from bookings_common.grpc import error_reason
@@ -73,7 +73,7 @@ def get_request(
 
 def test_actor_is_required() -> None:
     with pytest.raises(InvalidArgument) as info:
-        _actor(None)
+        parse_actor(None)
     assert info.value.field == "actor"
 
 
@@ -83,7 +83,7 @@ def test_actor_is_required() -> None:
 )
 def test_actor_needs_an_identity(message: pb.Actor) -> None:
     with pytest.raises(InvalidArgument) as info:
-        _actor(message)
+        parse_actor(message)
     assert info.value.field == "actor"
 
 
@@ -97,15 +97,15 @@ def test_actor_needs_an_identity(message: pb.Actor) -> None:
 )
 def test_actor_ids_must_be_uuids(message: pb.Actor, field: str) -> None:
     with pytest.raises(InvalidArgument) as info:
-        _actor(message)
+        parse_actor(message)
     assert info.value.field == field
 
 
 def test_actor_parses_each_kind() -> None:
     customer_id, provider_id = uuid4(), uuid4()
-    assert _actor(pb.Actor(customer_id=str(customer_id))) == Actor.customer(customer_id)
-    assert _actor(pb.Actor(provider_id=str(provider_id))) == Actor.provider(provider_id)
-    service = _actor(pb.Actor(service="notification-worker"))
+    assert parse_actor(pb.Actor(customer_id=str(customer_id))) == Actor.customer(customer_id)
+    assert parse_actor(pb.Actor(provider_id=str(provider_id))) == Actor.provider(provider_id)
+    service = parse_actor(pb.Actor(service="notification-worker"))
     assert (service.kind, service.service, service.id) == (
         ActorKind.SERVICE,
         "notification-worker",
@@ -113,11 +113,18 @@ def test_actor_parses_each_kind() -> None:
     )
 
 
+def test_a_guest_actor_is_true_or_nothing() -> None:
+    assert parse_actor(pb.Actor(guest=True)) == Actor.guest()
+    guest = Actor.guest()
+    assert not guest.may_act_for(customer_id=uuid4(), provider_id=uuid4())
+    assert not guest.is_service
+
+
 def test_uuid_names_the_field() -> None:
     booking_id = uuid4()
-    assert _uuid(str(booking_id), "booking_id") == booking_id
+    assert parse_uuid(str(booking_id), "booking_id") == booking_id
     with pytest.raises(InvalidArgument) as info:
-        _uuid("nope", "booking_id")
+        parse_uuid("nope", "booking_id")
     assert info.value.field == "booking_id"
 
 

@@ -17,7 +17,32 @@ CHANNEL: Final = "bookings.events"
 BOOKING_CREATED: Final = "booking.created"
 BOOKING_CANCELLED: Final = "booking.cancelled"
 BOOKING_REMINDER_DUE: Final = "booking.reminder.due"
-EVENT_TYPES: Final = frozenset({BOOKING_CREATED, BOOKING_CANCELLED, BOOKING_REMINDER_DUE})
+# Public: an event type slot's places left, ``data`` = {slug, slotStart, slotEnd,
+# capacity, remaining}, on the channel ``event-type:<slug>``.
+SLOT_AVAILABILITY: Final = "slot.availability"
+EVENT_TYPES: Final = frozenset(
+    {BOOKING_CREATED, BOOKING_CANCELLED, BOOKING_REMINDER_DUE, SLOT_AVAILABILITY}
+)
+
+
+def event_type_channel(slug: str) -> str:
+    """The public channel of an event type's live availability: ``event-type:<slug>``
+    (its random slug, which never changes)."""
+    return f"event-type:{slug}"
+
+
+def is_public_channel(channel: str) -> bool:
+    """True for a well-formed public channel name (``event-type:<slug>``)."""
+    kind, sep, name = channel.partition(":")
+    return kind == "event-type" and bool(sep) and 0 < len(name) <= 64 and name.isascii()
+
+
+def public_channel(event_type: str, data: dict[str, Any]) -> str | None:
+    """The public channel an event of this type and data goes to, or ``None`` for an
+    owner event (which goes to its customer and provider only)."""
+    if event_type == SLOT_AVAILABILITY and isinstance(data.get("slug"), str):
+        return event_type_channel(data["slug"])
+    return None
 
 
 def format_time(value: datetime) -> str:

@@ -31,9 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .adapters.outbox import OutboxPublisher
 from .adapters.postgres import SqlUnitOfWork, create_engine
 from .adapters.reminder_scheduler import ReminderScheduler
+from .domain.guests import ManageTokens
 from .domain.model import LoggedEvent
+from .entrypoints.event_types_grpc import EventTypeServicer
 from .entrypoints.grpc_server import BookingServicer, CallGuard
 from .service_layer.cursors import CursorCodec
+from .service_layer.event_types import EventTypeService
 from .service_layer.handlers import BookingRules, BookingService
 from .service_layer.ports import Clock, EventPublisher
 from .settings import Settings
@@ -46,19 +49,41 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _rules(settings: Settings) -> BookingRules:
+    return BookingRules(
+        reminder_lead=timedelta(seconds=settings.reminder_lead_seconds),
+        max_duration=timedelta(seconds=settings.max_booking_duration_seconds),
+    )
+
+
 def build_service(
     engine: AsyncEngine, publisher: EventPublisher, settings: Settings, clock: Clock = utc_now
 ) -> BookingService:
-    """The application service on PostgreSQL with the configured rules."""
+    """The appointments service on PostgreSQL with the configured rules."""
     return BookingService(
         uow_factory=lambda: SqlUnitOfWork(engine),
         publisher=publisher,
         clock=clock,
         cursors=CursorCodec(settings.cursor_secret),
-        rules=BookingRules(
-            reminder_lead=timedelta(seconds=settings.reminder_lead_seconds),
-            max_duration=timedelta(seconds=settings.max_booking_duration_seconds),
-        ),
+        rules=_rules(settings),
+    )
+
+
+def build_event_type_service(
+    engine: AsyncEngine,
+    publisher: EventPublisher,
+    settings: Settings,
+    bookings: BookingService,
+    clock: Clock = utc_now,
+) -> EventTypeService:
+    """The event-types service on PostgreSQL; cancellations go through ``bookings``."""
+    return EventTypeService(
+        uow_factory=lambda: SqlUnitOfWork(engine),
+        publisher=publisher,
+        clock=clock,
+        rules=_rules(settings),
+        tokens=ManageTokens(settings.manage_token_secret),
+        bookings=bookings,
     )
 
 
@@ -146,11 +171,16 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         tick=timedelta(seconds=settings.reminder_scheduler_interval_seconds),
     )
     guard = CallGuard(settings.internal_token)
-    servicer = BookingServicer(build_service(engine, publisher, settings), guard)
+    bookings = build_service(engine, publisher, settings)
+    servicer = BookingServicer(bookings, guard)
+    event_types = EventTypeServicer(
+        build_event_type_service(engine, publisher, settings, bookings), guard
+    )
     serving = ServiceStatus()
     serving.set(True)
     services = ServerReflection.extend(
-        [servicer, Health({servicer: [serving]})], pool=_reflection_pool()
+        [servicer, event_types, Health({servicer: [serving], event_types: [serving]})],
+        pool=_reflection_pool(),
     )
     server = Server(services)
     listen(server, RecvRequest, guard.on_recv_request)

@@ -1,7 +1,9 @@
-"""``python -m booking_core.seed``: create the demo provider and customer, print their ids.
+"""``python -m booking_core.seed``: create the demo provider, customer and event type,
+print their ids and the event type's slugs.
 
 Idempotent: the demo records have fixed ids (uuid5 of their names), so running
-it again changes nothing and prints the same ids as JSON.
+it again changes nothing and prints the same JSON. The event type's random slug
+is drawn on the first run and kept; its custom slug is ``demo-intro-call``.
 """
 
 from __future__ import annotations
@@ -11,19 +13,55 @@ import json
 import uuid
 from datetime import UTC, datetime
 
-from bookings_common.settings import load_or_exit, postgres_url
+import sqlalchemy as sa
+from bookings_common.settings import load_or_exit, new_env, postgres_url
 from sqlalchemy.dialects.postgresql import insert
 
+from .adapters.event_types import event_type_row
 from .adapters.postgres import create_engine
-from .adapters.tables import customers, providers
+from .adapters.tables import customers, event_type_slugs, event_types, providers
+from .domain.event_types import EventType, EventTypeSpec, new_slug
+from .domain.slots import SlotRules, WeeklyHours
 
 DEMO_PROVIDER_ID = uuid.uuid5(uuid.NAMESPACE_URL, "bookings:demo-provider")
 DEMO_CUSTOMER_ID = uuid.uuid5(uuid.NAMESPACE_URL, "bookings:demo-customer")
 DEMO_CUSTOMER_EMAIL = "demo.customer@example.com"
+DEMO_EVENT_TYPE_ID = uuid.uuid5(uuid.NAMESPACE_URL, "bookings:demo-event-type")
+DEMO_EVENT_TYPE_SLUG = "demo-intro-call"
+DEFAULT_PUBLIC_BASE_URL = "http://localhost:8080"
 
 
-async def seed(database_url: str) -> dict[str, str]:
-    """Insert the demo records if absent; return ``{"providerId", "customerId"}``."""
+def demo_event_type(now: datetime) -> EventType:
+    """ "Intro call": 30 minutes, one place, Monday to Friday 09:00-17:00 in Berlin."""
+    return EventType(
+        id=DEMO_EVENT_TYPE_ID,
+        provider_id=DEMO_PROVIDER_ID,
+        spec=EventTypeSpec(
+            name="Intro call",
+            description="A free 30-minute introduction to the clinic.",
+            location="Video call (the link comes with the confirmation)",
+            time_zone="Europe/Berlin",
+            period_minutes=30,
+            capacity=1,
+            minimum_notice_minutes=60,
+            booking_horizon_days=60,
+            rules=SlotRules(
+                weekly_hours=tuple(WeeklyHours(day, 9 * 60, 17 * 60) for day in range(1, 6))
+            ),
+            custom_slug=DEMO_EVENT_TYPE_SLUG,
+        ),
+        slug=new_slug(),
+        active=True,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def seed(database_url: str, public_base_url: str = DEFAULT_PUBLIC_BASE_URL) -> dict[str, str]:
+    """Insert the demo records if absent; return ``{"providerId", "customerId",
+    "eventTypeId", "eventTypeSlug", "eventTypeCustomSlug", "bookingUrl"}``; the booking
+    URL is on ``public_base_url`` (the gateway's ``PUBLIC_BASE_URL``)."""
     engine = create_engine(database_url, pool_size=1)
     now = datetime.now(UTC)
     try:
@@ -48,14 +86,43 @@ async def seed(database_url: str) -> dict[str, str]:
                 )
                 .on_conflict_do_nothing()
             )
+            event_type = demo_event_type(now)
+            created = await conn.execute(
+                insert(event_types)
+                .values(**event_type_row(event_type))
+                .on_conflict_do_nothing(index_elements=[event_types.c.id])
+                .returning(event_types.c.id)
+            )
+            if created.first() is not None:
+                for slug_text, custom in ((event_type.slug, False), (DEMO_EVENT_TYPE_SLUG, True)):
+                    await conn.execute(
+                        insert(event_type_slugs)
+                        .values(slug=slug_text, event_type_id=event_type.id, custom=custom)
+                        .on_conflict_do_nothing()
+                    )
+            slug = await conn.scalar(
+                sa.select(event_type_slugs.c.slug).where(
+                    event_type_slugs.c.event_type_id == DEMO_EVENT_TYPE_ID,
+                    event_type_slugs.c.custom.is_(False),
+                )
+            )
     finally:
         await engine.dispose()
-    return {"providerId": str(DEMO_PROVIDER_ID), "customerId": str(DEMO_CUSTOMER_ID)}
+    return {
+        "providerId": str(DEMO_PROVIDER_ID),
+        "customerId": str(DEMO_CUSTOMER_ID),
+        "eventTypeId": str(DEMO_EVENT_TYPE_ID),
+        "eventTypeSlug": str(slug),
+        "eventTypeCustomSlug": DEMO_EVENT_TYPE_SLUG,
+        "bookingUrl": f"{public_base_url}/book/{DEMO_EVENT_TYPE_SLUG}",
+    }
 
 
 def main() -> None:
-    url = load_or_exit(postgres_url)
-    print(json.dumps(asyncio.run(seed(url))))
+    env = new_env()
+    url = load_or_exit(postgres_url, env=env)
+    public = env.str("PUBLIC_BASE_URL", DEFAULT_PUBLIC_BASE_URL).rstrip("/")
+    print(json.dumps(asyncio.run(seed(url, public))))
 
 
 if __name__ == "__main__":

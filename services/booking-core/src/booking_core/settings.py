@@ -23,6 +23,7 @@ class Settings:
     reminder_lead_seconds: int = 600
     max_booking_duration_seconds: int = 8 * 3600
     cursor_secret: bytes = b""
+    manage_token_secret: bytes = b""
     db_pool_size: int = 20
     outbox_relay_interval_seconds: float = 2.0
     outbox_relay_min_age_seconds: float = 5.0
@@ -39,6 +40,9 @@ class Settings:
         cursor_secret = env.str("CURSOR_SECRET", "")
         if cursor_secret and len(cursor_secret) < 16:
             raise ValueError('"CURSOR_SECRET" must be at least 16 characters long')
+        manage_token_secret = env.str("MANAGE_TOKEN_SECRET", "")
+        if manage_token_secret and len(manage_token_secret) < 16:
+            raise ValueError('"MANAGE_TOKEN_SECRET" must be at least 16 characters long')
         lead = env.int("REMINDER_LEAD_SECONDS", 600)
         if lead < 0:
             raise ValueError('"REMINDER_LEAD_SECONDS" must not be negative')
@@ -57,6 +61,10 @@ class Settings:
             # the token they already share.
             cursor_secret=cursor_secret.encode()
             or hmac.new(internal_token.encode(), b"bookings.cursor.v1", hashlib.sha256).digest(),
+            # Guests' manage links are derived with it: replicas must agree, and
+            # changing it invalidates every link already sent.
+            manage_token_secret=manage_token_secret.encode()
+            or hmac.new(internal_token.encode(), b"bookings.manage.v1", hashlib.sha256).digest(),
             db_pool_size=env.int("DB_POOL_SIZE", 20, validate=Range(min=1)),
             outbox_relay_interval_seconds=env.float(
                 "OUTBOX_RELAY_INTERVAL_SECONDS", 2.0, validate=Range(min=0, min_inclusive=False)

@@ -32,7 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from booking_core.domain.model import LoggedEvent
 
-from .postgres import OUTBOX_RELAY_LOCK, logged_event
+from .locks import OUTBOX_RELAY_LOCK
+from .postgres import logged_event
 from .tables import events
 
 log = get_logger(__name__)

@@ -40,7 +40,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from booking_core.domain.errors import BookingOverlap, NotFound, Unavailable
+from booking_core.domain.errors import BookingOverlap, GuestAlreadyBooked, NotFound, Unavailable
+from booking_core.domain.guests import Guest
 from booking_core.domain.model import (
     ActorKind,
     Booking,
@@ -56,14 +57,15 @@ from booking_core.domain.model import (
 )
 from booking_core.service_layer.ports import DuplicateIdempotencyKey
 
-from .tables import bookings, customers, events, providers, reminders
-
-# pg_advisory_xact_lock keys (arbitrary, project-wide constants).
-EVENT_SEQUENCER_LOCK: Final = 0x626B_0001
-OUTBOX_RELAY_LOCK: Final = 0x626B_0002
-# The two-key advisory locks (a separate key space) that serialize the creates of
-# one provider: (PROVIDER_LOCK_CLASS, hashtext(provider id)).
-PROVIDER_LOCK_CLASS: Final = 0x626B
+from .event_types import (
+    SqlEventTypeRepository,
+    SqlGuestBookings,
+    SqlProviderCalendar,
+    SqlSlotOccupancy,
+)
+from .locks import EVENT_SEQUENCER_LOCK, PROVIDER_LOCK_CLASS
+from .session import Session, sqlstate_of
+from .tables import booking_guests, bookings, customers, events, providers, reminders
 
 # SQLSTATE classes meaning "the database is not reachable or going away":
 # 08 connection exception, 57P operator intervention (shutdown, cannot connect
@@ -112,14 +114,6 @@ def _replace_closed_connection(dbapi_connection: Any, record: Any, proxy: Any) -
         raise sa.exc.DisconnectionError("the connection was closed by the server")
 
 
-def sqlstate_of(exc: BaseException) -> tuple[str | None, str | None]:
-    """Return ``(sqlstate, constraint_name)`` of a SQLAlchemy-wrapped asyncpg error."""
-    orig = getattr(exc, "orig", None)
-    sqlstate = getattr(orig, "sqlstate", None)
-    cause = getattr(orig, "__cause__", None)
-    return sqlstate, getattr(cause, "constraint_name", None)
-
-
 def is_unavailable(exc: BaseException) -> bool:
     """True when ``exc`` means the database cannot be reached (retrying later may work)."""
     if isinstance(exc, (OSError, TimeoutError, asyncio.TimeoutError, sa.exc.TimeoutError)):
@@ -140,6 +134,34 @@ def _owned_by(table: sa.Table, owner: Owner) -> sa.ColumnElement[bool]:
     return table.c[column] == owner.id
 
 
+# A booking's row with its guest's details, if it has any (one join on the key).
+_GUEST_COLUMNS: Final = (
+    "reference",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "address",
+    "special_requests",
+)
+BOOKING_WITH_GUEST: Final = sa.select(
+    bookings, *(booking_guests.c[c].label(f"guest_{c}") for c in _GUEST_COLUMNS)
+).select_from(bookings.outerjoin(booking_guests))
+
+
+def _guest(row: RowMapping) -> Guest | None:
+    if row.get("guest_reference") is None:
+        return None
+    return Guest(
+        first_name=row["guest_first_name"],
+        last_name=row["guest_last_name"],
+        email=row["guest_email"],
+        phone=row["guest_phone"],
+        address=row["guest_address"],
+        special_requests=row["guest_special_requests"],
+    )
+
+
 def _booking(row: RowMapping) -> Booking:
     return Booking(
         id=row["id"],
@@ -155,6 +177,13 @@ def _booking(row: RowMapping) -> Booking:
         request_fingerprint=row["request_fingerprint"],
         cancelled_at=row["cancelled_at"],
         cancel_reason=row["cancel_reason"],
+        event_type_id=row["event_type_id"],
+        slot_id=row["slot_id"],
+        busy_start=row["busy_start"],
+        busy_end=row["busy_end"],
+        single_place_per_guest=row["single_place_per_guest"],
+        reference=row.get("guest_reference"),
+        guest=_guest(row),
     )
 
 
@@ -169,43 +198,8 @@ def logged_event(row: RowMapping) -> LoggedEvent:
         data=row["payload"],
         occurred_at=row["created_at"],
         request_id=row["request_id"],
+        channel=row["channel"],
     )
-
-
-class _Session:
-    """A unit of work's connection: autocommit until the first write or locking
-    read, which begins a transaction (READ COMMITTED)."""
-
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
-        self.in_transaction = False
-
-    async def read(self, statement: sa.Executable) -> sa.CursorResult[Any]:
-        """Run a plain read: inside the transaction if one began, else on its own."""
-        return await self.conn.execute(statement)
-
-    async def write(self, statement: sa.Executable) -> sa.CursorResult[Any]:
-        """Run a write or locking read inside the transaction (begun if needed)."""
-        await self.begin()
-        return await self.conn.execute(statement)
-
-    async def first(self, query: sa.Select[Any], *, for_update: bool) -> RowMapping | None:
-        """The first row of ``query``, locked ``FOR UPDATE`` (in the transaction) if asked."""
-        if for_update:
-            result = await self.write(query.with_for_update())
-        else:
-            result = await self.read(query)
-        return result.mappings().first()
-
-    async def begin(self) -> None:
-        if self.in_transaction:
-            return
-        # SQLAlchemy's own bookkeeping of earlier autocommit reads; no round trip.
-        if self.conn.in_transaction():
-            await self.conn.commit()
-        await self.conn.execution_options(isolation_level="READ COMMITTED")
-        await self.conn.begin()
-        self.in_transaction = True
 
 
 def _translate_integrity_error(exc: sa.exc.IntegrityError) -> Exception:
@@ -219,11 +213,13 @@ def _translate_integrity_error(exc: sa.exc.IntegrityError) -> Exception:
         return NotFound("provider not found")
     if constraint == "bookings_customer_id_fkey":
         return NotFound("customer not found")
+    if constraint == "bookings_one_place_per_guest":
+        return GuestAlreadyBooked("this guest already holds a place in that slot")
     return exc
 
 
 class SqlBookingRepository:
-    def __init__(self, session: _Session, staged: list[Booking]) -> None:
+    def __init__(self, session: Session, staged: list[Booking]) -> None:
         self._session = session
         self._staged = staged
 
@@ -232,12 +228,17 @@ class SqlBookingRepository:
         self._staged.append(booking)
 
     async def get(self, booking_id: UUID, *, for_update: bool = False) -> Booking | None:
-        query = sa.select(bookings).where(bookings.c.id == booking_id)
-        row = await self._session.first(query, for_update=for_update)
+        if for_update:  # locks the booking's row only (FOR UPDATE OF bookings)
+            query = BOOKING_WITH_GUEST.where(bookings.c.id == booking_id)
+            result = await self._session.write(query.with_for_update(of=bookings))
+            row = result.mappings().first()
+        else:
+            query = BOOKING_WITH_GUEST.where(bookings.c.id == booking_id)
+            row = await self._session.first(query, for_update=False)
         return _booking(row) if row is not None else None
 
     async def get_by_idempotency_key(self, provider_id: UUID, key: str) -> Booking | None:
-        query = sa.select(bookings).where(
+        query = BOOKING_WITH_GUEST.where(
             bookings.c.provider_id == provider_id, bookings.c.idempotency_key == key
         )
         row = (await self._session.read(query)).mappings().first()
@@ -266,7 +267,7 @@ class SqlBookingRepository:
         limit: int,
     ) -> list[Booking]:
         key = sa.tuple_(bookings.c.start_time, bookings.c.id)
-        query = sa.select(bookings).where(_owned_by(bookings, owner)).limit(limit)
+        query = BOOKING_WITH_GUEST.where(_owned_by(bookings, owner)).limit(limit)
         if list_type is ListType.UPCOMING:
             query = query.where(bookings.c.start_time >= now).order_by(
                 bookings.c.start_time, bookings.c.id
@@ -284,7 +285,7 @@ class SqlBookingRepository:
 
 
 class SqlReminderRepository:
-    def __init__(self, session: _Session, staged: list[Reminder]) -> None:
+    def __init__(self, session: Session, staged: list[Reminder]) -> None:
         self._session = session
         self._staged = staged
 
@@ -318,7 +319,7 @@ class SqlReminderRepository:
 
 
 class SqlDirectory:
-    def __init__(self, session: _Session) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = session
 
     async def add_provider(self, provider: Provider) -> None:
@@ -360,13 +361,17 @@ class SqlDirectory:
 
 
 class SqlEventLog:
-    def __init__(self, session: _Session) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = session
 
-    async def list_after(self, owner: Owner | None, after_id: int, limit: int) -> list[LoggedEvent]:
+    async def list_after(
+        self, owner: Owner | None, after_id: int, limit: int, *, channel: str | None = None
+    ) -> list[LoggedEvent]:
         query = sa.select(events).where(events.c.id > after_id).order_by(events.c.id).limit(limit)
         if owner is not None:
             query = query.where(_owned_by(events, owner))
+        elif channel is not None:
+            query = query.where(events.c.channel == channel)
         return [logged_event(row) for row in (await self._session.read(query)).mappings()]
 
     async def head_id(self) -> int:
@@ -403,6 +408,11 @@ _BOOKING_COLUMNS: Final = (
     "version",
     "created_at",
     "updated_at",
+    "event_type_id",
+    "slot_id",
+    "busy_start",
+    "busy_end",
+    "single_place_per_guest",
 )
 _REMINDER_COLUMNS: Final = ("booking_id", "due_at", "state")
 _EVENT_COLUMNS: Final = (
@@ -412,6 +422,7 @@ _EVENT_COLUMNS: Final = (
     "customer_id",
     "payload",
     "request_id",
+    "channel",
 )
 
 
@@ -514,6 +525,11 @@ def _write_parameters(
             "version": b.version,
             "created_at": b.created_at,
             "updated_at": b.updated_at,
+            "event_type_id": b.event_type_id,
+            "slot_id": b.slot_id,
+            "busy_start": b.busy_start,
+            "busy_end": b.busy_end,
+            "single_place_per_guest": b.single_place_per_guest,
         }
         params.update({f"b{i}_{k}": v for k, v in values.items()})
     for i, r in enumerate(new_reminders):
@@ -527,6 +543,7 @@ def _write_parameters(
             "customer_id": e.customer_id,
             "payload": e.data,
             "request_id": e.request_id,
+            "channel": e.channel,
         }
         params.update({f"e{i}_{k}": v for k, v in values.items()})
     return params
@@ -542,10 +559,14 @@ class SqlUnitOfWork:
     reminders: SqlReminderRepository
     directory: SqlDirectory
     events: SqlEventLog
+    event_types: SqlEventTypeRepository
+    slots: SqlSlotOccupancy
+    calendar: SqlProviderCalendar
+    guests: SqlGuestBookings
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._session: _Session | None = None
+        self._session: Session | None = None
         self._new_bookings: list[Booking] = []
         self._new_reminders: list[Reminder] = []
         self._staged: list[NewEvent] = []
@@ -562,11 +583,15 @@ class SqlUnitOfWork:
             if is_unavailable(exc):
                 raise Unavailable("the database is unavailable") from exc
             raise
-        self._session = session = _Session(conn)
+        self._session = session = Session(conn)
         self.bookings = SqlBookingRepository(session, self._new_bookings)
         self.reminders = SqlReminderRepository(session, self._new_reminders)
         self.directory = SqlDirectory(session)
         self.events = SqlEventLog(session)
+        self.event_types = SqlEventTypeRepository(session)
+        self.slots = SqlSlotOccupancy(session)
+        self.calendar = SqlProviderCalendar(session)
+        self.guests = SqlGuestBookings(session)
         return self
 
     async def __aexit__(

@@ -57,12 +57,28 @@ bookings = sa.Table(
     sa.Column("cancel_reason", sa.Text(), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    # Places of an event type's slot: every place of one slot shares slot_id,
+    # and busy_start/busy_end are the slot widened by the type's buffers.
+    sa.Column(
+        "event_type_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("event_types.id", name="bookings_event_type_id_fkey"),
+        nullable=True,
+    ),
+    sa.Column("slot_id", pg.UUID(as_uuid=True), nullable=True),
+    sa.Column("busy_start", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("busy_end", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("single_place_per_guest", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.CheckConstraint("end_time > start_time", name="bookings_time_range_check"),
     sa.CheckConstraint(
         "status IN ('pending', 'held', 'confirmed', 'cancelled')", name="bookings_status_check"
     ),
+    sa.CheckConstraint("(event_type_id IS NULL) = (slot_id IS NULL)", name="bookings_slot_check"),
 )
-# The exclusion constraint bookings_no_overlap lives in the migration (raw DDL).
+ACTIVE_STATUSES = ("pending", "held", "confirmed")
+# The exclusion constraint bookings_no_overlap lives in the migration (raw DDL):
+# no two active bookings of a provider overlap on their busy ranges unless they
+# are places of one slot.
 sa.Index(
     "bookings_provider_idempotency_key",
     bookings.c.provider_id,
@@ -72,6 +88,21 @@ sa.Index(
 )
 sa.Index("ix_bookings_provider_start", bookings.c.provider_id, bookings.c.start_time, bookings.c.id)
 sa.Index("ix_bookings_customer_start", bookings.c.customer_id, bookings.c.start_time, bookings.c.id)
+sa.Index(
+    "bookings_one_place_per_guest",
+    bookings.c.slot_id,
+    bookings.c.customer_id,
+    unique=True,
+    postgresql_where=sa.and_(
+        bookings.c.single_place_per_guest, bookings.c.status.in_(ACTIVE_STATUSES)
+    ),
+)
+sa.Index(
+    "ix_bookings_event_type_start",
+    bookings.c.event_type_id,
+    bookings.c.start_time,
+    postgresql_where=bookings.c.event_type_id.isnot(None),
+)
 
 events = sa.Table(
     "events",
@@ -84,17 +115,29 @@ events = sa.Table(
         sa.ForeignKey("bookings.id", name="events_booking_id_fkey"),
         nullable=False,
     ),
-    sa.Column("provider_id", pg.UUID(as_uuid=True), nullable=False),
-    sa.Column("customer_id", pg.UUID(as_uuid=True), nullable=False),
+    # The owners an event goes to; both NULL for a public channel's event.
+    sa.Column("provider_id", pg.UUID(as_uuid=True), nullable=True),
+    sa.Column("customer_id", pg.UUID(as_uuid=True), nullable=True),
     sa.Column("payload", pg.JSONB(), nullable=False),
     sa.Column("request_id", sa.Text(), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("channel", sa.Text(), nullable=True),
+    sa.CheckConstraint(
+        "channel IS NOT NULL OR (provider_id IS NOT NULL AND customer_id IS NOT NULL)",
+        name="events_audience_check",
+    ),
 )
 sa.Index("ix_events_customer_id", events.c.customer_id, events.c.id)
 sa.Index("ix_events_provider_id", events.c.provider_id, events.c.id)
 sa.Index("ix_events_booking_id", events.c.booking_id, events.c.id)
 sa.Index("ix_events_unpublished", events.c.id, postgresql_where=events.c.published_at.is_(None))
+sa.Index(
+    "ix_events_channel",
+    events.c.channel,
+    events.c.id,
+    postgresql_where=events.c.channel.isnot(None),
+)
 
 reminders = sa.Table(
     "reminders",
@@ -118,4 +161,108 @@ sa.Index(
     "ix_reminders_pending_due",
     reminders.c.due_at,
     postgresql_where=reminders.c.state.in_(["scheduled", "enqueued"]),
+)
+
+event_types = sa.Table(
+    "event_types",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column(
+        "provider_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("providers.id", name="event_types_provider_id_fkey"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.Text(), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False, server_default=""),
+    sa.Column("location", sa.Text(), nullable=False, server_default=""),
+    sa.Column("time_zone", sa.Text(), nullable=False),
+    sa.Column("period_minutes", sa.Integer(), nullable=False),
+    sa.Column("capacity", sa.Integer(), nullable=False),
+    sa.Column("buffer_before_minutes", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("buffer_after_minutes", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("minimum_notice_minutes", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("booking_horizon_days", sa.Integer(), nullable=False, server_default="60"),
+    sa.Column(
+        "allow_multiple_places_per_guest", sa.Boolean(), nullable=False, server_default=sa.false()
+    ),
+    sa.Column("dated_windows", pg.JSONB(), nullable=False, server_default="[]"),
+    sa.Column("weekly_hours", pg.JSONB(), nullable=False, server_default="[]"),
+    sa.Column("date_exceptions", pg.JSONB(), nullable=False, server_default="[]"),
+    sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true()),
+    sa.Column("version", sa.Integer(), nullable=False, server_default="1"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.CheckConstraint("period_minutes BETWEEN 5 AND 480", name="event_types_period_check"),
+    sa.CheckConstraint("capacity BETWEEN 1 AND 1000", name="event_types_capacity_check"),
+)
+sa.Index(
+    "ix_event_types_provider_created",
+    event_types.c.provider_id,
+    event_types.c.created_at,
+    event_types.c.id,
+)
+
+# One namespace for random and custom slugs, stored lowercase.
+event_type_slugs = sa.Table(
+    "event_type_slugs",
+    metadata,
+    sa.Column("slug", sa.Text(), primary_key=True),
+    sa.Column(
+        "event_type_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey(
+            "event_types.id", name="event_type_slugs_event_type_id_fkey", ondelete="CASCADE"
+        ),
+        nullable=False,
+    ),
+    sa.Column("custom", sa.Boolean(), nullable=False),
+    sa.CheckConstraint("slug = lower(slug)", name="event_type_slugs_lowercase_check"),
+)
+sa.Index(
+    "event_type_slugs_one_per_kind",
+    event_type_slugs.c.event_type_id,
+    event_type_slugs.c.custom,
+    unique=True,
+)
+
+# Places taken per slot; incremented only while places are left.
+slot_occupancy = sa.Table(
+    "slot_occupancy",
+    metadata,
+    sa.Column(
+        "event_type_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("event_types.id", name="slot_occupancy_event_type_id_fkey"),
+        nullable=False,
+    ),
+    sa.Column("start_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("booked", sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint("event_type_id", "start_time", name="slot_occupancy_pkey"),
+    sa.CheckConstraint("booked >= 0", name="slot_occupancy_booked_check"),
+)
+
+booking_guests = sa.Table(
+    "booking_guests",
+    metadata,
+    sa.Column(
+        "booking_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey(
+            "bookings.id",
+            name="booking_guests_booking_id_fkey",
+            deferrable=True,
+            initially="DEFERRED",
+        ),
+        primary_key=True,
+    ),
+    sa.Column("reference", sa.Text(), nullable=False),
+    sa.Column("manage_token_hash", sa.LargeBinary(), nullable=False),
+    sa.Column("first_name", sa.Text(), nullable=False),
+    sa.Column("last_name", sa.Text(), nullable=False),
+    sa.Column("email", sa.Text(), nullable=False),
+    sa.Column("phone", sa.Text(), nullable=False),
+    sa.Column("address", sa.Text(), nullable=True),
+    sa.Column("special_requests", sa.Text(), nullable=True),
+    sa.UniqueConstraint("reference", name="booking_guests_reference_key"),
 )

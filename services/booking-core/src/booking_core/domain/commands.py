@@ -63,6 +63,8 @@ class ListEvents:
     provider_id: UUID | None = None
     # Every owner's events instead of one owner's (services only).
     all_owners: bool = False
+    # One public channel's events instead of an owner's (any actor).
+    channel: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,3 +51,28 @@ class Unavailable(BookingError):
     """A dependency (the database) cannot be reached; retrying later may succeed."""
 
     code = "UPSTREAM_UNAVAILABLE"
+
+
+class SlotUnavailable(BookingError):
+    """The slot is not offered: outside the rules, notice or horizon, or the provider is
+    busy then (another booking overlaps it, buffers included)."""
+
+    code = "SLOT_UNAVAILABLE"
+
+
+class SlotFull(BookingError):
+    """Every place of the slot is taken."""
+
+    code = "SLOT_FULL"
+
+
+class GuestAlreadyBooked(BookingError):
+    """This email address already holds a place in the slot."""
+
+    code = "GUEST_ALREADY_BOOKED"
+
+
+class SlugTaken(BookingError):
+    """The custom slug is another event type's slug."""
+
+    code = "SLUG_TAKEN"

@@ -13,20 +13,24 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from bookings_common import limits
 from bookings_common.events import format_time
 from bookings_common.jobs import reminder_job_id
 
 from .errors import BookingNotCancellable, InvalidArgument, PermissionDenied
+from .guests import Guest
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
-MAX_CANCEL_REASON_LENGTH = 500
-MAX_NAME_LENGTH = 200
+MAX_CANCEL_REASON_LENGTH = limits.CANCEL_REASON_MAX
+MAX_NAME_LENGTH = limits.NAME_MAX
 
 
 class ActorKind(StrEnum):
     CUSTOMER = "customer"
     PROVIDER = "provider"
     SERVICE = "service"
+    # A member of the public without an account: public pages only.
+    GUEST = "guest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,17 +56,22 @@ class Actor:
     def trusted_service(cls, name: str) -> Actor:
         return cls(ActorKind.SERVICE, service=name)
 
+    @classmethod
+    def guest(cls) -> Actor:
+        return cls(ActorKind.GUEST)
+
     @property
     def is_service(self) -> bool:
         return self.kind is ActorKind.SERVICE
 
     def may_act_for(self, *, customer_id: UUID, provider_id: UUID) -> bool:
-        """A customer only as itself, a provider only for itself, a service for anyone."""
+        """A customer only as itself, a provider only for itself, a service for anyone,
+        a guest for no one."""
         if self.kind is ActorKind.CUSTOMER:
             return self.id == customer_id
         if self.kind is ActorKind.PROVIDER:
             return self.id == provider_id
-        return True
+        return self.kind is ActorKind.SERVICE
 
     def may_view(self, booking: Booking) -> bool:
         """The booking's customer, its provider, or a trusted service."""
@@ -87,7 +96,7 @@ class Owner:
     id: UUID
 
     def __post_init__(self) -> None:
-        if self.kind is ActorKind.SERVICE:
+        if self.kind not in (ActorKind.CUSTOMER, ActorKind.PROVIDER):
             raise ValueError("an owner is a customer or a provider")
 
 
@@ -100,6 +109,8 @@ def resolve_owner(actor: Actor, *, customer_id: UUID | None, provider_id: UUID |
     Raises ``InvalidArgument`` (not exactly one owner for a service) or
     ``PermissionDenied`` (someone else's list).
     """
+    if actor.kind is ActorKind.GUEST:
+        raise PermissionDenied("a guest has no records to list")
     if actor.is_service:
         if (customer_id is None) == (provider_id is None):
             raise InvalidArgument(
@@ -170,7 +181,13 @@ def reminder_due_at(start: datetime, *, lead: timedelta, now: datetime) -> datet
 
 @dataclass(slots=True)
 class Booking:
-    """A booking of one provider by one customer for ``[start_time, end_time)``."""
+    """A booking of one provider by one customer for ``[start_time, end_time)``.
+
+    A place in an event type's slot also has ``event_type_id``, the slot's
+    ``slot_id`` (shared by all its places), the slot widened by the type's
+    buffers (``busy_start``, ``busy_end``) and, when it was made on a public
+    page, the ``guest``'s details and ``reference``.
+    """
 
     id: UUID
     provider_id: UUID
@@ -185,6 +202,13 @@ class Booking:
     request_fingerprint: str | None = None
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None
+    event_type_id: UUID | None = None
+    slot_id: UUID | None = None
+    busy_start: datetime | None = None
+    busy_end: datetime | None = None
+    single_place_per_guest: bool = False
+    reference: str | None = None
+    guest: Guest | None = None
 
     @property
     def is_active(self) -> bool:
@@ -207,8 +231,9 @@ class Booking:
         return True
 
     def event_data(self) -> dict[str, Any]:
-        """The ``data`` of booking.created and booking.cancelled events."""
-        return {
+        """The ``data`` of booking.created and booking.cancelled events (with
+        ``eventTypeId`` for a place in an event type's slot)."""
+        data = {
             "bookingId": str(self.id),
             "providerId": str(self.provider_id),
             "customerId": str(self.customer_id),
@@ -216,6 +241,9 @@ class Booking:
             "endTime": format_time(self.end_time),
             "status": self.status.value,
         }
+        if self.event_type_id is not None:
+            data["eventTypeId"] = str(self.event_type_id)
+        return data
 
     def reminder_data(self) -> dict[str, Any]:
         """The ``data`` of booking.reminder.due events."""
@@ -248,14 +276,19 @@ class Customer:
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
-    """An event to append to the log in the current transaction; the log assigns its id."""
+    """An event to append to the log in the current transaction; the log assigns its id.
+
+    An owner event goes to its ``customer_id`` and ``provider_id``; a public
+    one has neither and a ``channel`` instead (it carries no personal data).
+    """
 
     type: str
     booking_id: UUID
-    provider_id: UUID
-    customer_id: UUID
+    provider_id: UUID | None
+    customer_id: UUID | None
     data: dict[str, Any]
     request_id: str | None = None
+    channel: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,11 +298,12 @@ class LoggedEvent:
     id: int
     type: str
     booking_id: UUID
-    provider_id: UUID
-    customer_id: UUID
+    provider_id: UUID | None
+    customer_id: UUID | None
     data: dict[str, Any]
     occurred_at: datetime
     request_id: str | None = field(default=None)
+    channel: str | None = field(default=None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 import betterproto2
@@ -33,12 +33,17 @@ from booking_core.domain.errors import (
     BookingError,
     BookingNotCancellable,
     BookingOverlap,
+    GuestAlreadyBooked,
     IdempotencyKeyReused,
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    SlotFull,
+    SlotUnavailable,
+    SlugTaken,
     Unavailable,
 )
+from booking_core.domain.guests import Guest
 from booking_core.domain.model import (
     Actor,
     Booking,
@@ -59,6 +64,10 @@ _STATUS_OF: dict[type[BookingError], Status] = {
     BookingOverlap: Status.ALREADY_EXISTS,
     IdempotencyKeyReused: Status.FAILED_PRECONDITION,
     BookingNotCancellable: Status.FAILED_PRECONDITION,
+    SlotUnavailable: Status.FAILED_PRECONDITION,
+    SlotFull: Status.FAILED_PRECONDITION,
+    GuestAlreadyBooked: Status.ALREADY_EXISTS,
+    SlugTaken: Status.ALREADY_EXISTS,
     Unavailable: Status.UNAVAILABLE,
 }
 _call_method: ContextVar[str] = ContextVar("call_method", default="?")
@@ -112,12 +121,18 @@ class CallGuard:
         await self._idle.wait()
 
 
-S = TypeVar("S", bound="BookingServicer")
+class Guarded(Protocol):
+    """A servicer whose calls ``rpc`` counts: it holds the server's ``CallGuard``."""
+
+    guard: CallGuard
+
+
+S = TypeVar("S", bound=Guarded)
 M = TypeVar("M")
 R = TypeVar("R")
 
 
-def _rpc(
+def rpc(
     method: Callable[[S, M], Coroutine[Any, Any, R]],
 ) -> Callable[[S, M], Coroutine[Any, Any, R]]:
     """Count the call as in flight and map domain errors to gRPC statuses with ErrorInfo."""
@@ -140,37 +155,39 @@ def _rpc(
     return wrapper
 
 
-def _uuid(value: str, field: str) -> UUID:
+def parse_uuid(value: str, field: str) -> UUID:
     try:
         return UUID(value)
     except ValueError:
         raise InvalidArgument(field, "must be a UUID") from None
 
 
-def _optional_uuid(value: str, field: str) -> UUID | None:
-    return _uuid(value, field) if value else None
+def parse_optional_uuid(value: str, field: str) -> UUID | None:
+    return parse_uuid(value, field) if value else None
 
 
-def _time(value: datetime | None, field: str) -> datetime:
+def parse_time(value: datetime | None, field: str) -> datetime:
     if value is None:
         raise InvalidArgument(field, "is required")
     return value.astimezone(UTC)
 
 
-def _actor(message: pb.Actor | None) -> Actor:
+def parse_actor(message: pb.Actor | None) -> Actor:
     if message is None:
         raise InvalidArgument("actor", "is required")
     kind, value = betterproto2.which_one_of(message, "identity")
     if kind == "customer_id":
-        return Actor.customer(_uuid(str(value), "actor.customer_id"))
+        return Actor.customer(parse_uuid(str(value), "actor.customer_id"))
     if kind == "provider_id":
-        return Actor.provider(_uuid(str(value), "actor.provider_id"))
+        return Actor.provider(parse_uuid(str(value), "actor.provider_id"))
     if kind == "service" and value:
         return Actor.trusted_service(str(value))
-    raise InvalidArgument("actor", "must set one of customer_id, provider_id or service")
+    if kind == "guest" and value is True:
+        return Actor.guest()
+    raise InvalidArgument("actor", "must set one of customer_id, provider_id, service or guest")
 
 
-def _limit(value: int, default: int) -> int:
+def page_limit(value: int, default: int) -> int:
     return default if value == 0 else value
 
 
@@ -190,6 +207,20 @@ def booking_to_pb(booking: Booking) -> pb.Booking:
         updated_at=booking.updated_at,
         cancelled_at=booking.cancelled_at,
         cancel_reason=booking.cancel_reason,
+        event_type_id=str(booking.event_type_id) if booking.event_type_id else "",
+        reference=booking.reference,
+        guest=guest_to_pb(booking.guest) if booking.guest is not None else None,
+    )
+
+
+def guest_to_pb(guest: Guest) -> pb.Guest:
+    return pb.Guest(
+        first_name=guest.first_name,
+        last_name=guest.last_name,
+        email=guest.email,
+        phone=guest.phone,
+        address=guest.address or "",
+        special_requests=guest.special_requests or "",
     )
 
 
@@ -200,9 +231,10 @@ def event_to_pb(event: LoggedEvent) -> pb.Event:
         type=event.type,
         occurred_at=event.occurred_at,
         booking_id=str(event.booking_id),
-        provider_id=str(event.provider_id),
-        customer_id=str(event.customer_id),
+        provider_id=str(event.provider_id) if event.provider_id else "",
+        customer_id=str(event.customer_id) if event.customer_id else "",
         data_json=json.dumps(event.data, separators=(",", ":")),
+        channel=event.channel or "",
     )
 
 
@@ -213,15 +245,16 @@ class BookingServicer(pb.BookingServiceBase):
         self.service = service
         self.guard = guard
 
-    @_rpc
+    @rpc
     async def create_booking(self, message: pb.CreateBookingRequest) -> pb.CreateBookingResponse:
         result = await self.service.create_booking(
             commands.CreateBooking(
-                actor=_actor(message.actor),
-                provider_id=_uuid(message.provider_id, "provider_id"),
-                customer_id=_uuid(message.customer_id, "customer_id"),
+                actor=parse_actor(message.actor),
+                provider_id=parse_uuid(message.provider_id, "provider_id"),
+                customer_id=parse_uuid(message.customer_id, "customer_id"),
                 slot=TimeSlot(
-                    _time(message.start_time, "start_time"), _time(message.end_time, "end_time")
+                    parse_time(message.start_time, "start_time"),
+                    parse_time(message.end_time, "end_time"),
                 ),
                 idempotency_key=message.idempotency_key or None,
             )
@@ -230,49 +263,51 @@ class BookingServicer(pb.BookingServiceBase):
             booking=booking_to_pb(result.booking), replayed=result.replayed
         )
 
-    @_rpc
+    @rpc
     async def get_booking(self, message: pb.GetBookingRequest) -> pb.GetBookingResponse:
         booking = await self.service.get_booking(
-            commands.GetBooking(_actor(message.actor), _uuid(message.booking_id, "booking_id"))
+            commands.GetBooking(
+                parse_actor(message.actor), parse_uuid(message.booking_id, "booking_id")
+            )
         )
         return pb.GetBookingResponse(booking=booking_to_pb(booking))
 
-    @_rpc
+    @rpc
     async def list_bookings(self, message: pb.ListBookingsRequest) -> pb.ListBookingsResponse:
         list_types = {pb.ListType.UPCOMING: ListType.UPCOMING, pb.ListType.PAST: ListType.PAST}
         if message.type not in list_types:
             raise InvalidArgument("type", "must be UPCOMING or PAST")
         page = await self.service.list_bookings(
             commands.ListBookings(
-                actor=_actor(message.actor),
+                actor=parse_actor(message.actor),
                 list_type=list_types[message.type],
-                limit=_limit(message.limit, 20),
+                limit=page_limit(message.limit, 20),
                 cursor=message.cursor or None,
-                customer_id=_optional_uuid(message.customer_id, "customer_id"),
-                provider_id=_optional_uuid(message.provider_id, "provider_id"),
+                customer_id=parse_optional_uuid(message.customer_id, "customer_id"),
+                provider_id=parse_optional_uuid(message.provider_id, "provider_id"),
             )
         )
         return pb.ListBookingsResponse(
             bookings=[booking_to_pb(b) for b in page.bookings], next_cursor=page.next_cursor or ""
         )
 
-    @_rpc
+    @rpc
     async def cancel_booking(self, message: pb.CancelBookingRequest) -> pb.CancelBookingResponse:
         booking = await self.service.cancel_booking(
             commands.CancelBooking(
-                _actor(message.actor),
-                _uuid(message.booking_id, "booking_id"),
+                parse_actor(message.actor),
+                parse_uuid(message.booking_id, "booking_id"),
                 message.reason or None,
             )
         )
         return pb.CancelBookingResponse(booking=booking_to_pb(booking))
 
-    @_rpc
+    @rpc
     async def register_provider(
         self, message: pb.RegisterProviderRequest
     ) -> pb.RegisterProviderResponse:
         provider = await self.service.register_provider(
-            commands.RegisterProvider(_actor(message.actor), message.name, message.time_zone)
+            commands.RegisterProvider(parse_actor(message.actor), message.name, message.time_zone)
         )
         return pb.RegisterProviderResponse(
             provider=pb.Provider(
@@ -283,12 +318,12 @@ class BookingServicer(pb.BookingServiceBase):
             )
         )
 
-    @_rpc
+    @rpc
     async def register_customer(
         self, message: pb.RegisterCustomerRequest
     ) -> pb.RegisterCustomerResponse:
         customer, created = await self.service.register_customer(
-            commands.RegisterCustomer(_actor(message.actor), message.name, message.email)
+            commands.RegisterCustomer(parse_actor(message.actor), message.name, message.email)
         )
         return pb.RegisterCustomerResponse(
             customer=pb.Customer(
@@ -300,26 +335,29 @@ class BookingServicer(pb.BookingServiceBase):
             created=created,
         )
 
-    @_rpc
+    @rpc
     async def list_events(self, message: pb.ListEventsRequest) -> pb.ListEventsResponse:
         page = await self.service.list_events(
             commands.ListEvents(
-                actor=_actor(message.actor),
+                actor=parse_actor(message.actor),
                 after_id=message.after_id,
-                limit=_limit(message.limit, 100),
-                customer_id=_optional_uuid(message.customer_id, "customer_id"),
-                provider_id=_optional_uuid(message.provider_id, "provider_id"),
+                limit=page_limit(message.limit, 100),
+                customer_id=parse_optional_uuid(message.customer_id, "customer_id"),
+                provider_id=parse_optional_uuid(message.provider_id, "provider_id"),
                 all_owners=message.all_owners,
+                channel=message.channel or None,
             )
         )
         return pb.ListEventsResponse(
             events=[event_to_pb(e) for e in page.events], head_id=page.head_id
         )
 
-    @_rpc
+    @rpc
     async def claim_reminder(self, message: pb.ClaimReminderRequest) -> pb.ClaimReminderResponse:
         result = await self.service.claim_reminder(
-            commands.ClaimReminder(_actor(message.actor), _uuid(message.booking_id, "booking_id"))
+            commands.ClaimReminder(
+                parse_actor(message.actor), parse_uuid(message.booking_id, "booking_id")
+            )
         )
         return pb.ClaimReminderResponse(
             outcome=_CLAIM_OUTCOMES[result.outcome],
@@ -328,12 +366,12 @@ class BookingServicer(pb.BookingServiceBase):
             due_at=result.due_at,
         )
 
-    @_rpc
+    @rpc
     async def mark_event_published(
         self, message: pb.MarkEventPublishedRequest
     ) -> pb.MarkEventPublishedResponse:
         await self.service.mark_event_published(
-            commands.MarkEventPublished(_actor(message.actor), message.event_id)
+            commands.MarkEventPublished(parse_actor(message.actor), message.event_id)
         )
         return pb.MarkEventPublishedResponse()
 

@@ -10,7 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bookings_common.events import BOOKING_CANCELLED, BOOKING_CREATED, BOOKING_REMINDER_DUE
+from bookings_common.events import (
+    BOOKING_CANCELLED,
+    BOOKING_CREATED,
+    BOOKING_REMINDER_DUE,
+    is_public_channel,
+)
 from bookings_common.logging import current_request_id
 
 from booking_core.domain import commands
@@ -45,6 +50,7 @@ from booking_core.domain.model import (
 
 from .cursors import CursorCodec
 from .ports import Clock, DuplicateIdempotencyKey, EventPublisher, UnitOfWorkFactory
+from .slot_events import availability_event
 
 MAX_PAGE_SIZE = 100
 MAX_EVENTS_PAGE_SIZE = 1000
@@ -147,7 +153,7 @@ class BookingService:
                         ),
                     )
                 )
-                uow.append_event(self._event(BOOKING_CREATED, booking))
+                uow.append_event(self.event(BOOKING_CREATED, booking))
                 events = await uow.commit()
         except (DuplicateIdempotencyKey, BookingOverlap):
             # Either a concurrent duplicate won the key, or the slot is taken.
@@ -225,7 +231,10 @@ class BookingService:
                 return booking
             await uow.bookings.save(booking)
             await uow.reminders.cancel(booking.id)
-            uow.append_event(self._event(BOOKING_CANCELLED, booking))
+            uow.append_event(self.event(BOOKING_CANCELLED, booking))
+            if booking.event_type_id is not None:  # a place of a slot: give it back
+                state = await uow.slots.release(booking.event_type_id, booking.start_time)
+                uow.append_event(availability_event(state, booking))
             events = await uow.commit()
         self._publisher.publish_committed(events)
         return booking
@@ -264,15 +273,20 @@ class BookingService:
     async def list_events(self, cmd: commands.ListEvents) -> EventPage:
         """Committed events of one customer or provider after ``after_id``, for replay;
         with ``all_owners``, a service reads every owner's events (a notifier
-        replica catching up after a Redis outage). The page carries the log's
-        head id, read before the page, so a reader without a cursor can start there."""
-        owner: Owner | None
-        if cmd.all_owners:
+        replica catching up after a Redis outage); with ``channel``, anyone reads
+        a public channel's (no personal data). The page carries the log's head
+        id, read before the page, so a reader without a cursor can start there."""
+        owner: Owner | None = None
+        if cmd.channel is not None:
+            if cmd.all_owners or cmd.customer_id is not None or cmd.provider_id is not None:
+                raise InvalidArgument("channel", "set a channel or owners, not both")
+            if not is_public_channel(cmd.channel):
+                raise InvalidArgument("channel", "is not a public channel")
+        elif cmd.all_owners:
             if not cmd.actor.is_service:
                 raise PermissionDenied("only a service may read every owner's events")
             if cmd.customer_id is not None or cmd.provider_id is not None:
                 raise InvalidArgument("all_owners", "set all_owners or one owner id, not both")
-            owner = None
         else:
             owner = resolve_owner(
                 cmd.actor, customer_id=cmd.customer_id, provider_id=cmd.provider_id
@@ -283,7 +297,8 @@ class BookingService:
             raise InvalidArgument("limit", f"must be between 1 and {MAX_EVENTS_PAGE_SIZE}")
         async with self._uow() as uow:
             head_id = await uow.events.head_id()
-            return EventPage(await uow.events.list_after(owner, cmd.after_id, cmd.limit), head_id)
+            page = await uow.events.list_after(owner, cmd.after_id, cmd.limit, channel=cmd.channel)
+        return EventPage(page, head_id)
 
     async def claim_reminder(self, cmd: commands.ClaimReminder) -> ClaimResult:
         """Claim a due reminder of an active booking, atomically and idempotently.
@@ -343,7 +358,8 @@ class BookingService:
             await uow.commit()
 
     @staticmethod
-    def _event(event_type: str, booking: Booking) -> NewEvent:
+    def event(event_type: str, booking: Booking) -> NewEvent:
+        """The owner event ``event_type`` (booking.created, booking.cancelled) of a booking."""
         return NewEvent(
             type=event_type,
             booking_id=booking.id,

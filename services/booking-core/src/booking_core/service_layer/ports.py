@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -72,9 +73,11 @@ class Directory(Protocol):
 
 
 class EventLog(Protocol):
-    async def list_after(self, owner: Owner | None, after_id: int, limit: int) -> list[LoggedEvent]:
-        """Committed events of ``owner`` (``None``: of everyone) with ``id > after_id``,
-        ascending, at most ``limit``."""
+    async def list_after(
+        self, owner: Owner | None, after_id: int, limit: int, *, channel: str | None = None
+    ) -> list[LoggedEvent]:
+        """Committed events of ``owner`` (``None``: of everyone, or of ``channel`` only
+        when one is given) with ``id > after_id``, ascending, at most ``limit``."""
 
     async def head_id(self) -> int:
         """The highest committed event id, 0 when the log is empty."""
@@ -84,6 +87,38 @@ class EventLog(Protocol):
 
     async def mark_published(self, event_id: int) -> None:
         """Record that the event reached Redis (no-op if it already had)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SlotState:
+    """An event type slot's occupancy after a change, with what its slot.availability
+    event needs (the type's random slug and current capacity)."""
+
+    slug: str
+    capacity: int
+    booked: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.capacity - self.booked)
+
+
+class SlotOccupancy(Protocol):
+    """Places taken per event type slot (see the event-types context)."""
+
+    async def take(
+        self, event_type_id: UUID, provider_id: UUID, start: datetime
+    ) -> SlotState | None:
+        """Take one place of the slot if one is left (``None`` when it is full), in the
+        transaction, serialized with every other write to the provider's calendar."""
+
+    async def release(self, event_type_id: UUID, start: datetime) -> SlotState:
+        """Give one place of the slot back, in the transaction."""
+
+    async def booked_between(
+        self, event_type_id: UUID, start: datetime, end: datetime
+    ) -> dict[datetime, int]:
+        """Places taken per slot start in ``[start, end)`` (slots with none omitted)."""
 
 
 class UnitOfWork(Protocol):
@@ -100,6 +135,9 @@ class UnitOfWork(Protocol):
 
     @property
     def events(self) -> EventLog: ...
+
+    @property
+    def slots(self) -> SlotOccupancy: ...
 
     def append_event(self, event: NewEvent) -> None:
         """Stage an event; it is written, and gets its id, at ``commit()``."""

@@ -1,0 +1,12 @@
+"""PostgreSQL advisory lock keys (arbitrary, project-wide constants)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# pg_advisory_xact_lock keys.
+EVENT_SEQUENCER_LOCK: Final = 0x626B_0001
+OUTBOX_RELAY_LOCK: Final = 0x626B_0002
+# The two-key advisory locks (a separate key space) that serialize the writes to
+# one provider's calendar: (PROVIDER_LOCK_CLASS, hashtext(provider id)).
+PROVIDER_LOCK_CLASS: Final = 0x626B
