@@ -190,12 +190,20 @@ async def test_bad_token_is_logged_as_one_line(core: CoreProcess, tmp_path: Path
     assert "expired" in rejected[0]["reason"]
 
 
+@pytest.mark.parametrize("role", ["customer", "provider"])
 async def test_schemathesis_finds_no_5xx_and_no_contract_drift(
-    core: CoreProcess, customer: pb.Customer, tmp_path: Path
+    core: CoreProcess, customer: pb.Customer, provider: pb.Provider, tmp_path: Path, role: str
 ) -> None:
-    gateway = GatewayProcess(core.port, tmp_path / "gateway.log", RATE_LIMIT_PER_MINUTE="100000")
+    """Every operation explored with a customer's token, then a provider's (whose event-type
+    operations a customer only sees refused)."""
+    gateway = GatewayProcess(
+        core.port,
+        tmp_path / "gateway.log",
+        RATE_LIMIT_PER_MINUTE="100000",
+        PUBLIC_BOOKING_RATE_LIMIT_PER_MINUTE="100000",
+    )
     await gateway.start()
-    token = make_token("customer", customer.id)
+    token = make_token(role, customer.id if role == "customer" else provider.id)
     checks = ",".join(
         [
             "not_a_server_error",

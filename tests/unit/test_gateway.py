@@ -14,13 +14,14 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 from bookings_common.grpc import error
 from bookings_web.auth import JwtSettings, Principal, Role, issue_token, principal_from_claims
+from bookings_web.client_ip import client_ip
 from bookings_web.problems import AuthenticationFailed, ProblemError, ValidationFailed
 from environs import Env
 from gateway.openapi import build_spec
-from gateway.ratelimit import KeyedRateLimiter, client_ip
+from gateway.ratelimit import KeyedRateLimiter
 from gateway.schemas import CreateBookingRequest, ListBookingsQuery, field_errors
 from gateway.settings import Settings
-from gateway.upstream import camel_case, problem_from_grpc
+from gateway.upstream import camel_case, problem_from_grpc, rest_field
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 from marshmallow import ValidationError
@@ -231,6 +232,34 @@ def test_grpc_errors_map_to_the_contract(
     if code == "VALIDATION_FAILED":
         assert isinstance(problem, ValidationFailed)
         assert [(e.field, e.message) for e in problem.errors] == [("endTime", "after start")]
+
+
+@pytest.mark.parametrize(
+    ("reason", "status", "code"),
+    [
+        ("SLOT_UNAVAILABLE", Status.FAILED_PRECONDITION, "SLOT_UNAVAILABLE"),
+        ("SLOT_FULL", Status.FAILED_PRECONDITION, "SLOT_FULL"),
+        ("GUEST_ALREADY_BOOKED", Status.ALREADY_EXISTS, "GUEST_ALREADY_BOOKED"),
+        ("SLUG_TAKEN", Status.ALREADY_EXISTS, "SLUG_TAKEN"),
+        ("BOOKING_OVERLAP", Status.ALREADY_EXISTS, "BOOKING_OVERLAP"),
+    ],
+)
+def test_event_type_errors_map_by_reason(reason: str, status: Status, code: str) -> None:
+    problem = problem_from_grpc(error(status, reason, "why"))
+    assert (problem.status, problem.code, problem.detail) == (409, code, "why")
+
+
+def test_proto_field_paths_get_their_rest_names() -> None:
+    renames = {"from_time": "from", "to_time": "to", "guest.": ""}
+    assert rest_field("weekly_hours[2].to_time", renames) == "weeklyHours[2].to"
+    assert rest_field("guest.first_name", renames) == "firstName"
+    assert rest_field("to_time", renames) == "to"
+    assert rest_field("dated_windows[0].end", renames) == "datedWindows[0].end"
+    problem = problem_from_grpc(
+        error(Status.INVALID_ARGUMENT, "VALIDATION_FAILED", "guest.phone: must be a phone"),
+        renames,
+    )
+    assert [(e.field, e.message) for e in problem.errors] == [("phone", "must be a phone")]
 
 
 def test_camel_case() -> None:

@@ -203,12 +203,14 @@ def authentication_middleware(
     *,
     public_paths: Iterable[str] = (),
     allow_query_token: bool = False,
+    is_public: Callable[[web.Request], bool] | None = None,
 ) -> Any:
     """Middleware that sets ``request[PRINCIPAL_KEY]`` or raises ``AuthenticationFailed`` (401).
 
     ``public_paths`` are regular expressions matched (``re.fullmatch``) against
-    the path; those requests, CORS preflights (``OPTIONS``) and requests no
-    route matches (so they get their 404 or 405) pass unauthenticated.
+    the path; those requests, requests ``is_public`` says are public (by more
+    than their path), CORS preflights (``OPTIONS``) and requests no route
+    matches (so they get their 404 or 405) pass unauthenticated.
     """
     public = [re.compile(pattern) for pattern in public_paths]
     # aiohttp-jwt logs every rejected token with a traceback; we log one line instead.
@@ -237,6 +239,7 @@ def authentication_middleware(
             request.method == hdrs.METH_OPTIONS
             or request.match_info.http_exception is not None  # 404/405: say so, not 401
             or any(p.fullmatch(request.path) for p in public)
+            or (is_public is not None and is_public(request))
         ):
             return await handler(request)
         request[PRINCIPAL_KEY] = principal_from_claims(await verified_claims(request))

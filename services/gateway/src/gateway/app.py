@@ -14,12 +14,13 @@ from bookings_web.observability import HttpMetrics
 from bookings_web.problems import problem_middleware
 from swagger_ui import api_doc
 
-from . import keys, views
+from . import event_type_views, keys, views
 from .openapi import build_spec
 from .parsing import MAX_BODY_BYTES
 from .ratelimit import KeyedRateLimiter, rate_limit_middleware
 from .settings import Settings
 from .upstream import CoreClient
+from .upstream_event_types import EventTypesClient
 
 DOCS_PREFIX: Final = "/docs"
 # Never authenticated; the first three are never rate-limited either (probes, scrapers).
@@ -29,6 +30,7 @@ PUBLIC_PATHS: Final = (
     "/openapi.json",
     "/dev/token",
     f"{DOCS_PREFIX}(/.*)?",
+    "/public/.*",
 )
 CORS_HEADERS: Final = ("Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID")
 CORS_EXPOSED: Final = (
@@ -47,6 +49,9 @@ async def core_channel(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     channel = create_channel(settings.core_grpc_target, internal_token=settings.internal_token)
     app[keys.CORE] = CoreClient(channel, deadline_seconds=settings.core_deadline_seconds)
+    app[keys.EVENT_TYPES] = EventTypesClient(
+        channel, deadline_seconds=settings.core_deadline_seconds
+    )
     yield
     channel.close()
 
@@ -69,10 +74,14 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = metrics
     app[keys.RATE_LIMITER] = limiter
+    app[keys.PUBLIC_BOOKING_LIMITER] = KeyedRateLimiter(
+        settings.public_booking_rate_limit_per_minute, max_keys=settings.rate_limit_max_keys
+    )
     app[keys.OPENAPI] = build_spec(development=settings.development)
     app.cleanup_ctx.append(core_channel)
 
     app.add_routes(views.routes)
+    app.add_routes(event_type_views.routes)
     app.router.add_get("/metrics", metrics.handler)
     if settings.development:
         app.router.add_post("/dev/token", views.dev_token)
@@ -84,6 +93,6 @@ def create_app(settings: Settings) -> web.Application:
         settings.cors_allowed_origins,
         allow_headers=CORS_HEADERS,
         expose_headers=CORS_EXPOSED,
-        allow_methods=("GET", "POST"),
+        allow_methods=("GET", "POST", "PATCH"),
     )
     return app

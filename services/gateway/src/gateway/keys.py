@@ -10,9 +10,12 @@ from bookings_web.observability import HttpMetrics
 from .ratelimit import KeyedRateLimiter
 from .settings import Settings
 from .upstream import CoreClient
+from .upstream_event_types import EventTypesClient
 
 SETTINGS = web.AppKey("settings", Settings)
 CORE = web.AppKey("core", CoreClient)
+EVENT_TYPES = web.AppKey("event_types", EventTypesClient)
 RATE_LIMITER = web.AppKey("rate_limiter", KeyedRateLimiter)
+PUBLIC_BOOKING_LIMITER = web.AppKey("public_booking_limiter", KeyedRateLimiter)
 METRICS = web.AppKey("metrics", HttpMetrics)
 OPENAPI = web.AppKey("openapi", dict[str, Any])

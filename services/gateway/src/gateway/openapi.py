@@ -11,12 +11,10 @@ from typing import Any, Final
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from bookings_web.problems import CODES, problem_type
 
-from . import schemas
-from .ratelimit import RATE_LIMIT_HEADERS
+from . import openapi_event_types, schemas
+from .openapi_common import HEADERS, json_content, operation, problem_responses
 
-PROBLEM_JSON: Final = "application/problem+json"
 _SCHEMAS: Final = {
     "CreateBookingRequest": schemas.CreateBookingRequest,
     "CancelBookingRequest": schemas.CancelBookingRequest,
@@ -29,23 +27,6 @@ _SCHEMAS: Final = {
     "DevTokenRequest": schemas.DevTokenRequest,
     "DevToken": schemas.DevToken,
 }
-_HEADER = {"schema": {"type": "string"}}
-_INT_HEADER = {"schema": {"type": "integer", "minimum": 0}}
-_HEADERS: Final = {
-    "X-Request-ID": {
-        "description": "The client's X-Request-ID if sane, else a new one.",
-        **_HEADER,
-    },
-    "Location": {"description": "Path of the booking.", **_HEADER},
-    "Idempotent-Replayed": {
-        "description": "true when an idempotency key matched an earlier request.",
-        "schema": {"type": "string", "enum": ["true"]},
-    },
-    "Retry-After": {"description": "Seconds to wait before retrying.", **_INT_HEADER},
-    "RateLimit-Limit": {"description": "Requests allowed per minute.", **_INT_HEADER},
-    "RateLimit-Remaining": {"description": "Requests left now.", **_INT_HEADER},
-    "RateLimit-Reset": {"description": "Seconds until the allowance is full.", **_INT_HEADER},
-}
 _EXAMPLE_BOOKING: Final = {
     "id": schemas.EXAMPLE_BOOKING,
     "providerId": schemas.EXAMPLE_PROVIDER,
@@ -56,86 +37,7 @@ _EXAMPLE_BOOKING: Final = {
     "createdAt": "2026-11-20T08:30:00.123456Z",
     "updatedAt": "2026-11-20T08:30:00.123456Z",
 }
-# Which problems each kind of operation can answer, beyond its own.
-_COMMON_ERRORS: Final = ("UNAUTHENTICATED", "RATE_LIMITED", "INTERNAL")
 _UPSTREAM_ERRORS: Final = ("UPSTREAM_UNAVAILABLE", "UPSTREAM_TIMEOUT")
-
-
-def _ref(kind: str, name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/{kind}/{name}"}
-
-
-def _headers(*names: str) -> dict[str, Any]:
-    return {name: _ref("headers", name) for name in ("X-Request-ID", *names)}
-
-
-def _problem_responses(*codes: str) -> dict[str, Any]:
-    """Problem responses keyed by HTTP status; codes sharing a status share one entry."""
-    by_status: dict[int, list[str]] = {}
-    for code in codes:
-        by_status.setdefault(CODES[code][0], []).append(code)
-    responses: dict[str, Any] = {}
-    for status, grouped in sorted(by_status.items()):
-        extra: tuple[str, ...] = ()
-        if status == 429:
-            extra = (*RATE_LIMIT_HEADERS, "Retry-After")
-        elif status == 503:
-            extra = ("Retry-After",)
-        responses[str(status)] = {
-            "description": " or ".join(f"{code}: {CODES[code][1]}" for code in grouped),
-            "headers": _headers(*extra),
-            "content": {
-                PROBLEM_JSON: {
-                    "schema": "Problem",
-                    "examples": {
-                        code: {
-                            "value": {
-                                "type": problem_type(code),
-                                "title": CODES[code][1],
-                                "status": status,
-                                "detail": CODES[code][1],
-                                "code": code,
-                                "requestId": "5f0c6a52-7d1b-4a8e-9d4e-2f7f3b8c1a90",
-                                **(
-                                    {"errors": [{"field": "startTime", "message": "Not valid."}]}
-                                    if code == "VALIDATION_FAILED"
-                                    else {}
-                                ),
-                            }
-                        }
-                        for code in grouped
-                    },
-                }
-            },
-        }
-    return responses
-
-
-def _json(schema: str, description: str, example: Any, *headers: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "headers": _headers(*headers),
-        "content": {"application/json": {"schema": schema, "example": example}},
-    }
-
-
-def _operation(
-    summary: str,
-    success: dict[str, Any],
-    errors: tuple[str, ...],
-    *,
-    authenticated: bool = True,
-    **extra: Any,
-) -> dict[str, Any]:
-    codes = (*errors, *_COMMON_ERRORS) if authenticated else ("RATE_LIMITED", *errors, "INTERNAL")
-    operation: dict[str, Any] = {
-        "summary": summary,
-        "responses": {**success, **_problem_responses(*codes)},
-        **extra,
-    }
-    if not authenticated:
-        operation["security"] = []
-    return operation
 
 
 _BOOKING_PATH_PARAM: Final = {"in": "path", "schema": schemas.BookingPath}
@@ -160,25 +62,25 @@ def build_spec(*, development: bool, version: str = "1.0.0") -> dict[str, Any]:
     spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
-    for name, schema in _SCHEMAS.items():
+    for name, schema in {**_SCHEMAS, **openapi_event_types.SCHEMAS}.items():
         spec.components.schema(name, schema=schema)
-    for name, header in _HEADERS.items():
+    for name, header in HEADERS.items():
         spec.components.header(name, header)
 
     upstream = _UPSTREAM_ERRORS
     spec.path(
         path="/bookings",
         operations={
-            "post": _operation(
+            "post": operation(
                 "Book a slot",
                 {
-                    "201": _json(
+                    "201": json_content(
                         "BookingCreated",
                         "Booked.",
                         {"bookingId": schemas.EXAMPLE_BOOKING},
                         "Location",
                     ),
-                    "200": _json(
+                    "200": json_content(
                         "BookingCreated",
                         "Idempotent replay: the booking an earlier identical request made.",
                         {"bookingId": schemas.EXAMPLE_BOOKING},
@@ -225,10 +127,10 @@ def build_spec(*, development: bool, version: str = "1.0.0") -> dict[str, Any]:
                     },
                 },
             ),
-            "get": _operation(
+            "get": operation(
                 "List my bookings",
                 {
-                    "200": _json(
+                    "200": json_content(
                         "BookingPage",
                         "One page, ordered by (startTime, id).",
                         {"items": [_EXAMPLE_BOOKING], "nextCursor": None},
@@ -242,9 +144,13 @@ def build_spec(*, development: bool, version: str = "1.0.0") -> dict[str, Any]:
     spec.path(
         path="/bookings/{id}",
         operations={
-            "get": _operation(
+            "get": operation(
                 "Read a booking",
-                {"200": _json("BookingEnvelope", "The booking.", {"booking": _EXAMPLE_BOOKING})},
+                {
+                    "200": json_content(
+                        "BookingEnvelope", "The booking.", {"booking": _EXAMPLE_BOOKING}
+                    )
+                },
                 ("VALIDATION_FAILED", "NOT_FOUND", *upstream),
                 parameters=[_BOOKING_PATH_PARAM],
             )
@@ -259,10 +165,10 @@ def build_spec(*, development: bool, version: str = "1.0.0") -> dict[str, Any]:
     spec.path(
         path="/bookings/{id}/cancel",
         operations={
-            "post": _operation(
+            "post": operation(
                 "Cancel a booking",
                 {
-                    "200": _json(
+                    "200": json_content(
                         "BookingEnvelope", "Cancelled (or already was).", {"booking": cancelled}
                     )
                 },
@@ -293,7 +199,7 @@ def build_spec(*, development: bool, version: str = "1.0.0") -> dict[str, Any]:
             "get": {
                 "summary": "Liveness",
                 "security": [],
-                "responses": {"200": _json("Health", "Alive.", {"status": "ok"})},
+                "responses": {"200": json_content("Health", "Alive.", {"status": "ok"})},
             }
         },
     )
@@ -304,8 +210,8 @@ def build_spec(*, development: bool, version: str = "1.0.0") -> dict[str, Any]:
                 "summary": "Readiness (booking-core is serving)",
                 "security": [],
                 "responses": {
-                    "200": _json("Health", "Ready.", {"status": "ready"}),
-                    **_problem_responses("UPSTREAM_UNAVAILABLE"),
+                    "200": json_content("Health", "Ready.", {"status": "ready"}),
+                    **problem_responses("UPSTREAM_UNAVAILABLE"),
                 },
             }
         },
@@ -314,10 +220,10 @@ def build_spec(*, development: bool, version: str = "1.0.0") -> dict[str, Any]:
         spec.path(
             path="/dev/token",
             operations={
-                "post": _operation(
+                "post": operation(
                     "Sign a development token (APP_ENV=development only)",
                     {
-                        "200": _json(
+                        "200": json_content(
                             "DevToken",
                             "A bearer token.",
                             {"accessToken": "eyJ...", "tokenType": "Bearer", "expiresIn": 3600},
@@ -337,4 +243,5 @@ def build_spec(*, development: bool, version: str = "1.0.0") -> dict[str, Any]:
                 )
             },
         )
+    openapi_event_types.add_paths(spec)
     return spec.to_dict()

@@ -17,7 +17,6 @@ can get up to N times the limit.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -27,9 +26,8 @@ from typing import Any, Final
 from aiohttp import web
 from aiolimiter import AsyncLimiter
 from bookings_web.auth import PRINCIPAL_KEY
+from bookings_web.client_ip import IpNetwork, client_ip
 from bookings_web.problems import ProblemError
-
-from .settings import IpNetwork
 
 PERIOD_SECONDS: Final = 60.0
 RATE_LIMIT_HEADERS: Final = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
@@ -106,32 +104,6 @@ class KeyedRateLimiter:
             if now - last_used < PERIOD_SECONDS:
                 return
             self._buckets.popitem(last=False)
-
-
-def client_ip(request: web.Request, trusted_proxies: Sequence[IpNetwork]) -> str:
-    """The client's address: the peer's, unless the peer is a trusted proxy, then the
-    right-most ``X-Forwarded-For`` hop that is not itself a trusted proxy."""
-    remote = request.remote or "unknown"
-    try:
-        peer = ipaddress.ip_address(remote)
-    except ValueError:
-        return remote
-    if not any(peer in network for network in trusted_proxies):
-        return str(peer)
-    hops = [
-        hop.strip()
-        for value in request.headers.getall("X-Forwarded-For", [])
-        for hop in value.split(",")
-        if hop.strip()
-    ]
-    for hop in reversed(hops):
-        try:
-            address = ipaddress.ip_address(hop)
-        except ValueError:
-            return hop[:64]
-        if not any(address in network for network in trusted_proxies):
-            return str(address)
-    return str(peer)
 
 
 def rate_limit_middleware(

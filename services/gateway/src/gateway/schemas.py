@@ -98,8 +98,21 @@ class BookingPath(StrictSchema):
     id = fields.UUID(required=True)
 
 
+class Guest(Schema):
+    """A guest's details as given on a public booking page (the phone number as E.164)."""
+
+    first_name = fields.String(required=True, data_key="firstName")
+    last_name = fields.String(required=True, data_key="lastName")
+    email = fields.String(required=True)
+    phone = fields.String(required=True, metadata={"example": "+4930123456"})
+    address = fields.String()
+    special_requests = fields.String(data_key="specialRequests")
+
+
 class Booking(Schema):
-    """A booking as clients see it."""
+    """A booking as clients see it. A place in an event type's slot also has
+    ``eventTypeId`` and, when a guest booked it on a public page, ``reference`` and
+    ``guest``."""
 
     id = fields.UUID(required=True)
     provider_id = fields.UUID(required=True, data_key="providerId")
@@ -111,6 +124,9 @@ class Booking(Schema):
     updated_at = Rfc3339DateTime(required=True, data_key="updatedAt")
     cancelled_at = Rfc3339DateTime(data_key="cancelledAt", metadata={"description": "cancelled"})
     cancel_reason = fields.String(data_key="cancelReason", metadata={"description": "cancelled"})
+    event_type_id = fields.UUID(data_key="eventTypeId", metadata={"description": "event type"})
+    reference = fields.String(metadata={"description": "guest booking"})
+    guest = fields.Nested(Guest, metadata={"description": "guest booking"})
 
 
 class BookingEnvelope(Schema):
@@ -183,13 +199,17 @@ class DevToken(Schema):
 def field_errors(error: ValidationError, *, location: str = "body") -> list[FieldError]:
     """Flatten marshmallow's messages into ``[FieldError(field, message)]``.
 
-    Nested keys are joined with dots; schema-level errors name ``location``.
+    Nested keys are joined with dots and list items indexed (``weeklyHours[0].from``);
+    schema-level errors name ``location``.
     """
     found: list[FieldError] = []
 
     def walk(messages: Any, prefix: str) -> None:
         if isinstance(messages, dict):
             for key, value in messages.items():
+                if isinstance(key, int):
+                    walk(value, f"{prefix}[{key}]")
+                    continue
                 name = location if key == "_schema" else str(key)
                 walk(value, f"{prefix}.{name}" if prefix else name)
         elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):

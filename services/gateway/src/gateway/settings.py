@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from bookings_common.grpc import DEFAULT_DEADLINE_SECONDS
 from bookings_common.settings import core_deadline, grpc_target, load_or_exit, port, secret
 from bookings_web.auth import JwtSettings
+from bookings_web.client_ip import IpNetwork, trusted_proxies
 from bookings_web.cors import allowed_origins
 from environs import Env
 from marshmallow.validate import OneOf, Range
-
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +26,10 @@ class Settings:
     app_env: str = "production"
     core_deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
     rate_limit_per_minute: int = 60
+    # Bookings per minute per client IP on the public booking pages.
+    public_booking_rate_limit_per_minute: int = 10
+    # Where the public pages live: booking and manage links are built on it.
+    public_base_url: str = "http://localhost:8080"
     rate_limit_max_keys: int = 100_000
     trusted_proxies: tuple[IpNetwork, ...] = ()
     cors_allowed_origins: tuple[str, ...] = ()
@@ -41,13 +44,6 @@ class Settings:
     @classmethod
     def from_env(cls, env: Env) -> Settings:
         """Read every setting; raises ``environs.EnvError``/``ValueError`` naming a bad one."""
-        proxies: list[IpNetwork] = []
-        items: list[str] = env.list("TRUSTED_PROXIES", [])
-        for item in items:
-            try:
-                proxies.append(ipaddress.ip_network(item.strip(), strict=False))
-            except ValueError:
-                raise ValueError(f'"TRUSTED_PROXIES" has a bad address: {item!r}') from None
         return cls(
             jwt=JwtSettings.from_env(env),
             internal_token=secret(env, "INTERNAL_TOKEN", min_length=16),
@@ -57,12 +53,27 @@ class Settings:
             app_env=env.str("APP_ENV", "production", validate=OneOf(["development", "production"])),
             core_deadline_seconds=core_deadline(env),
             rate_limit_per_minute=env.int("RATE_LIMIT_PER_MINUTE", 60, validate=Range(min=1)),
+            public_booking_rate_limit_per_minute=env.int(
+                "PUBLIC_BOOKING_RATE_LIMIT_PER_MINUTE", 10, validate=Range(min=1)
+            ),
+            public_base_url=public_base_url(env),
             rate_limit_max_keys=env.int("RATE_LIMIT_MAX_KEYS", 100_000, validate=Range(min=1)),
-            trusted_proxies=tuple(proxies),
+            trusted_proxies=trusted_proxies(env),
             cors_allowed_origins=allowed_origins(env),
             shutdown_grace_seconds=env.float("SHUTDOWN_GRACE_SECONDS", 10.0, validate=Range(min=0)),
             log_level=env.str("LOG_LEVEL", "INFO"),
         )
+
+
+def public_base_url(env: Env) -> str:
+    """``PUBLIC_BASE_URL``: an absolute http(s) URL, kept without a trailing slash."""
+    value: str = env.str("PUBLIC_BASE_URL", "http://localhost:8080").rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(
+            '"PUBLIC_BASE_URL" must be an absolute http(s) URL, e.g. https://book.example.com'
+        )
+    return value
 
 
 def load_settings() -> Settings:

@@ -10,8 +10,9 @@ the status code):
 | INVALID_ARGUMENT | 400 VALIDATION_FAILED (the field, camelCased) |
 | PERMISSION_DENIED | 403 FORBIDDEN |
 | NOT_FOUND | 404 NOT_FOUND |
-| ALREADY_EXISTS | 409 BOOKING_OVERLAP |
-| FAILED_PRECONDITION | 409 BOOKING_NOT_CANCELLABLE or 422 IDEMPOTENCY_KEY_REUSED, by reason |
+| ALREADY_EXISTS | 409 BOOKING_OVERLAP; by reason 409 GUEST_ALREADY_BOOKED, SLUG_TAKEN |
+| FAILED_PRECONDITION | by reason: 409 BOOKING_NOT_CANCELLABLE, SLOT_UNAVAILABLE, SLOT_FULL, |
+| | 422 IDEMPOTENCY_KEY_REUSED |
 | UNAVAILABLE, connection errors | 503 UPSTREAM_UNAVAILABLE |
 | DEADLINE_EXCEEDED, our deadline | 504 UPSTREAM_TIMEOUT |
 | anything else | 500, logged |
@@ -19,7 +20,8 @@ the status code):
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import re
+from collections.abc import Awaitable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
@@ -43,7 +45,20 @@ _STATUS_CODES: Final = {
     Status.NOT_FOUND: "NOT_FOUND",
     Status.ALREADY_EXISTS: "BOOKING_OVERLAP",
 }
-_PRECONDITION_REASONS: Final = frozenset({"IDEMPOTENCY_KEY_REUSED", "BOOKING_NOT_CANCELLABLE"})
+# booking-core's ErrorInfo reasons that are REST problem codes as they are.
+_DOMAIN_REASONS: Final = frozenset(
+    {
+        "BOOKING_OVERLAP",
+        "BOOKING_NOT_CANCELLABLE",
+        "IDEMPOTENCY_KEY_REUSED",
+        "SLOT_UNAVAILABLE",
+        "SLOT_FULL",
+        "GUEST_ALREADY_BOOKED",
+        "SLUG_TAKEN",
+    }
+)
+# A proto field path: snake_case names, an optional [index] each, joined by dots.
+_FIELD_PATH: Final = re.compile(r"[a-z][a-z0-9_]*(\[\d+\])?(\.[a-z][a-z0-9_]*(\[\d+\])?)*")
 
 
 def camel_case(name: str) -> str:
@@ -55,20 +70,34 @@ def camel_case(name: str) -> str:
     return ".".join(parts)
 
 
-def problem_from_grpc(exc: GRPCError) -> ProblemError:
-    """Map a booking-core error to the contract's problem (see the module table)."""
+def rest_field(proto_path: str, renames: Mapping[str, str]) -> str:
+    """The REST name of a proto field path: ``renames`` maps a leading part of the path
+    (``guest.``) or a whole segment (``to_time``) to its REST name, then the rest is
+    camelCased (``weekly_hours[2].to_time`` -> ``weeklyHours[2].to``)."""
+    for prefix, replacement in renames.items():
+        if prefix.endswith(".") and proto_path.startswith(prefix):
+            proto_path = replacement + proto_path.removeprefix(prefix)
+    segments = []
+    for segment in proto_path.split("."):
+        name, bracket, index = segment.partition("[")
+        segments.append(renames.get(name, name) + bracket + index)
+    return camel_case(".".join(segments))
+
+
+def problem_from_grpc(exc: GRPCError, renames: Mapping[str, str] | None = None) -> ProblemError:
+    """Map a booking-core error to the contract's problem (see the module table);
+    ``renames`` gives the REST names of proto fields that differ (see ``rest_field``)."""
     message = exc.message or ""
     if exc.status is Status.INVALID_ARGUMENT:
         field, sep, text = message.partition(": ")
-        if sep and field.replace("_", "").replace(".", "").isalnum():
-            return ValidationFailed([FieldError(camel_case(field), text)])
+        if sep and _FIELD_PATH.fullmatch(field):
+            return ValidationFailed([FieldError(rest_field(field, renames or {}), text)])
         return ValidationFailed([FieldError("body", message or "invalid request")])
+    reason = error_reason(exc)
+    if reason in _DOMAIN_REASONS:
+        return ProblemError(reason, message)
     if exc.status in _STATUS_CODES:
         return ProblemError(_STATUS_CODES[exc.status], message or exc.status.name)
-    if exc.status is Status.FAILED_PRECONDITION:
-        reason = error_reason(exc)
-        if reason in _PRECONDITION_REASONS:
-            return ProblemError(reason, message)
     if exc.status in (Status.UNAVAILABLE, Status.CANCELLED, Status.RESOURCE_EXHAUSTED):
         return ProblemError(
             "UPSTREAM_UNAVAILABLE", "booking-core is unavailable", headers=_UNAVAILABLE_HEADERS
@@ -97,6 +126,27 @@ def booking_data(booking: pb.Booking | None) -> dict[str, Any]:
         data["cancelled_at"] = booking.cancelled_at
         if booking.cancel_reason:
             data["cancel_reason"] = booking.cancel_reason
+    if booking.event_type_id:
+        data["event_type_id"] = booking.event_type_id
+    if booking.reference:
+        data["reference"] = booking.reference
+    if booking.guest is not None:
+        data["guest"] = guest_data(booking.guest)
+    return data
+
+
+def guest_data(guest: pb.Guest) -> dict[str, Any]:
+    """A protobuf guest as the ``Guest`` schema's input (empty optional fields left out)."""
+    data = {
+        "first_name": guest.first_name,
+        "last_name": guest.last_name,
+        "email": guest.email,
+        "phone": guest.phone,
+    }
+    if guest.address:
+        data["address"] = guest.address
+    if guest.special_requests:
+        data["special_requests"] = guest.special_requests
     return data
 
 
@@ -173,14 +223,19 @@ class CoreClient:
         return await is_serving(self._channel, within_seconds=READY_TIMEOUT_SECONDS)
 
     async def _call(self, call: Awaitable[T]) -> T:
-        try:
-            return await call
-        except GRPCError as exc:
-            raise problem_from_grpc(exc) from None
-        except TimeoutError:
-            raise ProblemError("UPSTREAM_TIMEOUT", "booking-core did not answer in time") from None
-        except (OSError, StreamTerminatedError, ProtocolError) as exc:
-            log.warning("upstream.unreachable", error=repr(exc))
-            raise ProblemError(
-                "UPSTREAM_UNAVAILABLE", "booking-core is unavailable", headers=_UNAVAILABLE_HEADERS
-            ) from None
+        return await call_core(call)
+
+
+async def call_core(call: Awaitable[T], renames: Mapping[str, str] | None = None) -> T:
+    """Await a booking-core call; its failures raise ``ProblemError`` (the module table)."""
+    try:
+        return await call
+    except GRPCError as exc:
+        raise problem_from_grpc(exc, renames) from None
+    except TimeoutError:
+        raise ProblemError("UPSTREAM_TIMEOUT", "booking-core did not answer in time") from None
+    except (OSError, StreamTerminatedError, ProtocolError) as exc:
+        log.warning("upstream.unreachable", error=repr(exc))
+        raise ProblemError(
+            "UPSTREAM_UNAVAILABLE", "booking-core is unavailable", headers=_UNAVAILABLE_HEADERS
+        ) from None

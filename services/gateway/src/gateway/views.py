@@ -36,7 +36,8 @@ def _booking_id(request: web.Request) -> str:
     return str(path["id"])
 
 
-def _idempotency_key(request: web.Request, body_key: str | None) -> str | None:
+def idempotency_key(request: web.Request, body_key: str | None) -> str | None:
+    """The key from the header or the body (400 when both are given and differ)."""
     header_key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
     if header_key is not None and not _HEADER_KEY.fullmatch(header_key):
         raise ValidationFailed(
@@ -60,7 +61,7 @@ async def create_booking(request: web.Request) -> web.Response:
         customer_id=str(body["customer_id"]),
         start_time=body["start_time"],
         end_time=body["end_time"],
-        idempotency_key=_idempotency_key(request, body.get("idempotency_key")),
+        idempotency_key=idempotency_key(request, body.get("idempotency_key")),
     )
     if reply.booking is None:
         raise ProblemError("INTERNAL", "Internal server error")
