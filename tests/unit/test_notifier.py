@@ -19,6 +19,7 @@ from notifier.connections import (
     Registry,
     TooManyConnections,
     Transport,
+    audience,
 )
 from notifier.listener import BACKOFF_MAX_SECONDS, SeenIds, backoff_seconds
 from notifier.metrics import NotifierMetrics
@@ -90,6 +91,66 @@ async def test_an_event_goes_to_its_customer_and_provider_and_no_one_else() -> N
 
     assert queued(alice_ws) == queued(alice_sse) == queued(shop_sse) == [7]
     assert queued(bob_ws) == queued(shop_as_customer) == []
+
+
+async def test_public_events_go_to_their_channel_and_never_to_owners() -> None:
+    registry, metrics = make_registry()
+    shop = str(uuid.uuid4())
+    watcher = Connection(
+        None,
+        Transport.SSE,
+        metrics,
+        queue_size=8,
+        send_timeout=1.0,
+        channel="event-type:abc",
+        ip="192.0.2.1",
+    )
+    other = Connection(
+        None, Transport.SSE, metrics, queue_size=8, send_timeout=1.0, channel="event-type:xyz"
+    )
+    registry.add(watcher)
+    registry.add(other)
+    owner = connect(registry, metrics, provider(shop))
+    public = EventEnvelope(
+        9,
+        "slot.availability",
+        datetime.now(UTC),
+        {"slug": "abc", "slotStart": "2030-01-07T09:00:00Z", "remaining": 2},
+    )
+    assert audience(public) == (("channel", "event-type:abc"),)
+    assert registry.dispatch(public, Outgoing.event(public)) == 1
+    assert queued(watcher) == [9] and queued(other) == queued(owner) == []
+    booked = event(10, str(uuid.uuid4()), shop)
+    assert registry.dispatch(booked, Outgoing.event(booked)) == 1
+    assert queued(watcher) == [9] and queued(owner) == [10]
+
+
+async def test_public_connections_are_limited_per_address() -> None:
+    metrics = NotifierMetrics(CollectorRegistry())
+    registry = Registry(metrics, max_per_user=1, max_public_per_ip=2)
+
+    def watch(ip: str) -> Connection:
+        connection = Connection(
+            None,
+            Transport.SSE,
+            metrics,
+            queue_size=8,
+            send_timeout=1.0,
+            channel="event-type:a",
+            ip=ip,
+        )
+        registry.add(connection)
+        return connection
+
+    first, _ = watch("192.0.2.1"), watch("192.0.2.1")
+    with pytest.raises(TooManyConnections):
+        watch("192.0.2.1")
+    watch("198.51.100.7")  # another address; and the per-user limit does not apply
+    registry.remove(first)
+    watch("192.0.2.1")
+    assert len(registry) == 3
+    with pytest.raises(ValueError, match="principal or a public channel"):
+        Connection(None, Transport.SSE, metrics, queue_size=8, send_timeout=1.0)
 
 
 async def test_the_per_user_limit_counts_one_owner_and_frees_on_remove() -> None:

@@ -26,7 +26,7 @@ from .metrics import NotifierMetrics
 from .settings import Settings
 
 log = get_logger("notifier")
-PUBLIC_PATHS: Final = ("/health", "/ready", "/metrics")
+PUBLIC_PATHS: Final = ("/health", "/ready", "/metrics", "/public/.*")
 CORS_HEADERS: Final = ("Authorization", "Last-Event-ID", "X-Request-ID")
 
 
@@ -74,13 +74,20 @@ def create_app(settings: Settings) -> web.Application:
             http_metrics.middleware,
             problem_middleware,
             authentication_middleware(
-                settings.jwt, public_paths=PUBLIC_PATHS, allow_query_token=True
+                settings.jwt,
+                public_paths=PUBLIC_PATHS,
+                allow_query_token=True,
+                is_public=views.is_public_websocket,
             ),
         ],
     )
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = metrics
-    app[keys.REGISTRY] = Registry(metrics, max_per_user=settings.max_connections_per_user)
+    app[keys.REGISTRY] = Registry(
+        metrics,
+        max_per_user=settings.max_connections_per_user,
+        max_public_per_ip=settings.max_public_connections_per_ip,
+    )
     app.cleanup_ctx.append(core_channel)
     app.cleanup_ctx.append(event_listener)
     app.on_shutdown.append(close_connections)

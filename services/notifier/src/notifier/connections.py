@@ -1,7 +1,10 @@
-"""The replica's registry of live connections, keyed by customer and provider id.
+"""The replica's registry of live connections, keyed by customer and provider id, and by
+public channel.
 
-Fan-out: each event goes to the connections of ``data.customerId`` (customer
-tokens) and of ``data.providerId`` (provider tokens), and to no one else. A
+Fan-out: each owner event goes to the connections of ``data.customerId``
+(customer tokens) and of ``data.providerId`` (provider tokens), and to no one
+else; a public event (``slot.availability``) goes to the connections watching
+its channel (``event-type:<slug>``), which need no token. A
 connection never blocks the fan-out: events go into its bounded send queue,
 and a connection whose queue is full is a slow consumer, disconnected at once
 (it can reconnect with ``lastEventId`` and replay what it missed). One JSON
@@ -18,7 +21,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from bookings_common.events import EventEnvelope
+from bookings_common.events import EventEnvelope, public_channel
 from bookings_common.logging import get_logger
 from bookings_web.auth import Principal, Role
 
@@ -27,7 +30,9 @@ from .metrics import NotifierMetrics
 
 log = get_logger("notifier.connections")
 PONG: Final = '{"type":"pong"}'
-OwnerKey = tuple[Role, str]
+# ("customer" | "provider", owner id) or ("channel", public channel name).
+AudienceKey = tuple[str, str]
+CHANNEL: Final = "channel"
 
 
 class Transport(enum.StrEnum):
@@ -56,7 +61,8 @@ PONG_MESSAGE: Final = Outgoing(None, "pong", PONG)
 
 
 class TooManyConnections(Exception):
-    """The owner already has ``MAX_CONNECTIONS_PER_USER`` connections on this replica."""
+    """The owner already has ``MAX_CONNECTIONS_PER_USER`` connections on this replica, or
+    the client address ``MAX_PUBLIC_CONNECTIONS_PER_IP`` public ones."""
 
 
 class Peer(Protocol):
@@ -71,7 +77,8 @@ class Peer(Protocol):
 
 
 class Connection:
-    """One client connection: who it is for, its bounded send queue and its replay floor.
+    """One client connection: who it is for (a verified principal's events, or a public
+    channel's), its bounded send queue and its replay floor.
 
     Memory matters here (thousands per replica), so an idle connection holds no
     queue and no task: ``offer`` creates the queue on demand and starts one
@@ -90,6 +97,7 @@ class Connection:
         "_send_timeout",
         "_writer",
         "floor",
+        "ip",
         "key",
         "principal",
         "transport",
@@ -97,15 +105,25 @@ class Connection:
 
     def __init__(
         self,
-        principal: Principal,
+        principal: Principal | None,
         transport: Transport,
         metrics: NotifierMetrics,
         *,
         queue_size: int,
         send_timeout: float,
+        channel: str | None = None,
+        ip: str | None = None,
     ) -> None:
+        """A principal's connection, or (``principal`` None) one watching ``channel``;
+        ``ip`` is the client address public connections are counted by."""
         self.principal = principal
-        self.key: OwnerKey = (principal.role, principal.owner_id)
+        if principal is not None:
+            self.key: AudienceKey = (str(principal.role), principal.owner_id)
+        elif channel is not None:
+            self.key = (CHANNEL, channel)
+        else:
+            raise ValueError("a connection is for a principal or a public channel")
+        self.ip = ip
         self.transport = transport
         self.floor = 0
         self._metrics = metrics
@@ -201,12 +219,16 @@ class Connection:
 
 
 class Registry:
-    """Local connections by owner; ``dispatch`` fans an event out to its owners' queues."""
+    """Local connections by audience; ``dispatch`` fans an event out to its audience."""
 
-    def __init__(self, metrics: NotifierMetrics, *, max_per_user: int) -> None:
-        self._by_owner: dict[OwnerKey, set[Connection]] = {}
+    def __init__(
+        self, metrics: NotifierMetrics, *, max_per_user: int, max_public_per_ip: int = 20
+    ) -> None:
+        self._by_owner: dict[AudienceKey, set[Connection]] = {}
+        self._public_by_ip: dict[str, int] = {}
         self._metrics = metrics
         self._max_per_user = max_per_user
+        self._max_public_per_ip = max_public_per_ip
         self._closing: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
@@ -217,9 +239,20 @@ class Registry:
             yield from list(group)
 
     def add(self, connection: Connection) -> None:
-        """Register ``connection``; raises ``TooManyConnections`` at the per-user limit."""
-        group = self._by_owner.setdefault(connection.key, set())
-        if len(group) >= self._max_per_user:
+        """Register ``connection``; raises ``TooManyConnections`` at the per-user limit
+        (owner connections) or the per-address limit (public ones)."""
+        if connection.principal is None:
+            ip = connection.ip or "unknown"
+            if self._public_by_ip.get(ip, 0) >= self._max_public_per_ip:
+                raise TooManyConnections(
+                    f"at most {self._max_public_per_ip} public connections per address "
+                    "on one replica"
+                )
+            self._public_by_ip[ip] = self._public_by_ip.get(ip, 0) + 1
+        group = self._by_owner.get(connection.key)
+        if group is None:
+            group = self._by_owner[connection.key] = set()
+        elif connection.principal is not None and len(group) >= self._max_per_user:
             raise TooManyConnections(
                 f"at most {self._max_per_user} connections per user on one replica"
             )
@@ -234,13 +267,21 @@ class Registry:
         group.discard(connection)
         if not group:
             del self._by_owner[connection.key]
+        if connection.principal is None:
+            ip = connection.ip or "unknown"
+            left = self._public_by_ip.get(ip, 1) - 1
+            if left > 0:
+                self._public_by_ip[ip] = left
+            else:
+                self._public_by_ip.pop(ip, None)
         self._metrics.connections.labels(connection.transport).dec()
 
     def dispatch(self, envelope: EventEnvelope, item: Outgoing) -> int:
-        """Queue ``item`` for the connections of the event's customer and provider;
-        returns how many queues took it. A full queue disconnects its connection."""
+        """Queue ``item`` for the event's audience (its customer's and provider's
+        connections, or its public channel's); returns how many queues took it. A full
+        queue disconnects its connection."""
         queued = 0
-        for key in _owners(envelope):
+        for key in audience(envelope):
             for connection in list(self._by_owner.get(key, ())):
                 if connection.offer(item):
                     queued += 1
@@ -254,8 +295,8 @@ class Registry:
         log.warning(
             "notifier.slow_consumer",
             transport=connection.transport,
-            role=connection.principal.role,
-            ownerId=connection.principal.owner_id,
+            audience=connection.key[0],
+            id=connection.key[1],
             queued=connection.queued,
         )
         task = asyncio.create_task(connection.close("slow_consumer"))
@@ -263,12 +304,16 @@ class Registry:
         task.add_done_callback(self._closing.discard)
 
 
-def _owners(envelope: EventEnvelope) -> tuple[OwnerKey, ...]:
+def audience(envelope: EventEnvelope) -> tuple[AudienceKey, ...]:
+    """Who an event goes to: its public channel's watchers, or its customer and provider."""
+    channel = public_channel(envelope.type, envelope.data)
+    if channel is not None:
+        return ((CHANNEL, channel),)
     customer_id = envelope.data.get("customerId")
     provider_id = envelope.data.get("providerId")
-    owners: list[OwnerKey] = []
+    owners: list[AudienceKey] = []
     if isinstance(customer_id, str):
-        owners.append((Role.CUSTOMER, customer_id))
+        owners.append((str(Role.CUSTOMER), customer_id))
     if isinstance(provider_id, str):
-        owners.append((Role.PROVIDER, provider_id))
+        owners.append((str(Role.PROVIDER), provider_id))
     return tuple(owners)

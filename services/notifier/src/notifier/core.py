@@ -1,5 +1,6 @@
-"""booking-core's event log as the notifier reads it: per-owner replay, the
-all-owners catch-up after a Redis outage, and the log's head.
+"""booking-core's event log as the notifier reads it: per-owner and per-channel replay,
+the all-owners catch-up after a Redis outage, the log's head, and which public
+channel a slug names.
 
 Each call has the ``CORE_DEADLINE_SECONDS`` deadline; failures raise
 ``CoreUnavailable``.
@@ -11,12 +12,13 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Final
 
-from bookings_common.events import EventEnvelope
+from bookings_common.events import EventEnvelope, event_type_channel
 from bookings_common.grpc import is_serving
 from bookings_proto.bookings import v1 as pb
 from bookings_web.auth import Principal
 from bookings_web.grpc import actor
 from grpclib.client import Channel
+from grpclib.const import Status
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 
 PAGE_SIZE: Final = 1000  # booking-core's largest ListEvents page
@@ -25,6 +27,10 @@ NOTIFIER_ACTOR: Final = pb.Actor(service="notifier")
 
 class CoreUnavailable(Exception):
     """booking-core did not answer (down, too slow, or refused the call)."""
+
+
+class UnknownChannel(Exception):
+    """No active event type has that slug."""
 
 
 def envelope(event: pb.Event) -> EventEnvelope:
@@ -40,6 +46,7 @@ class CoreEvents:
     def __init__(self, channel: Channel, *, deadline_seconds: float) -> None:
         self._channel = channel
         self._stub = pb.BookingServiceStub(channel, timeout=deadline_seconds)
+        self._event_types = pb.EventTypeServiceStub(channel, timeout=deadline_seconds)
 
     async def head_id(self) -> int:
         """The highest committed event id (0 for an empty log)."""
@@ -55,6 +62,31 @@ class CoreEvents:
         end of the log; read as the principal, so booking-core checks ownership."""
         async for page in self._pages(pb.ListEventsRequest(actor=actor(principal)), after_id):
             yield page
+
+    async def channel_events(
+        self, channel: str, after_id: int
+    ) -> AsyncGenerator[list[EventEnvelope], None]:
+        """Pages of a public channel's events with ``id > after_id``, ascending."""
+        request = pb.ListEventsRequest(actor=NOTIFIER_ACTOR, channel=channel)
+        async for page in self._pages(request, after_id):
+            yield page
+
+    async def event_type_channel(self, slug: str) -> str:
+        """The public channel of the active event type with this (random or custom) slug;
+        raises ``UnknownChannel`` or ``CoreUnavailable``."""
+        try:
+            reply = await self._event_types.get_public_event_type(
+                pb.GetPublicEventTypeRequest(actor=NOTIFIER_ACTOR, slug=slug)
+            )
+        except GRPCError as exc:
+            if exc.status in (Status.NOT_FOUND, Status.INVALID_ARGUMENT):
+                raise UnknownChannel(slug) from None
+            raise CoreUnavailable(f"booking-core GetPublicEventType failed: {exc!r}") from exc
+        except (OSError, TimeoutError, StreamTerminatedError, ProtocolError) as exc:
+            raise CoreUnavailable(f"booking-core GetPublicEventType failed: {exc!r}") from exc
+        if reply.event_type is None:
+            raise UnknownChannel(slug)
+        return event_type_channel(reply.event_type.slug)
 
     async def all_events(self, after_id: int) -> AsyncIterator[list[EventEnvelope]]:
         """Pages of every owner's events with ``id > after_id``, ascending."""

@@ -14,6 +14,7 @@ from bookings_common.settings import (
     secret,
 )
 from bookings_web.auth import JwtSettings
+from bookings_web.client_ip import IpNetwork, trusted_proxies
 from bookings_web.cors import allowed_origins
 from environs import Env
 from marshmallow.validate import Range
@@ -32,6 +33,10 @@ class Settings:
     core_deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
     # At most this many open connections per customer or provider, per replica.
     max_connections_per_user: int = 10
+    # At most this many public (availability) connections per client address, per replica.
+    max_public_connections_per_ip: int = 20
+    # Proxies whose X-Forwarded-For gives the client address.
+    trusted_proxies: tuple[IpNetwork, ...] = ()
     # Events waiting for one slow connection before it is disconnected.
     send_queue_size: int = 256
     # A write that does not finish in this time disconnects the client.
@@ -60,6 +65,10 @@ class Settings:
             port=port(env, "PORT", 8090),
             core_deadline_seconds=core_deadline(env),
             max_connections_per_user=env.int("MAX_CONNECTIONS_PER_USER", 10, validate=Range(min=1)),
+            max_public_connections_per_ip=env.int(
+                "MAX_PUBLIC_CONNECTIONS_PER_IP", 20, validate=Range(min=1)
+            ),
+            trusted_proxies=trusted_proxies(env),
             send_queue_size=env.int("SEND_QUEUE_SIZE", 256, validate=Range(min=1)),
             send_timeout_seconds=env.float("SEND_TIMEOUT_SECONDS", 10.0, validate=positive),
             heartbeat_seconds=env.float("HEARTBEAT_SECONDS", 20.0, validate=positive),

@@ -1,11 +1,14 @@
 """HTTP handlers: ``GET /ws`` (WebSocket, RFC 6455), ``GET /events`` (Server-Sent
-Events, WHATWG HTML "Server-sent events"), ``/health`` and ``/ready``.
+Events, WHATWG HTML "Server-sent events"), the public availability channels
+``GET /public/event-types/{slug}/availability`` (SSE) and ``GET /ws?eventType={slug}``,
+``/health`` and ``/ready``.
 
-A connection's life: authenticate (401 before any upgrade), check ``Origin``
-(403), parse the resume id (400), register with the registry (429 over the
-per-user limit; live events start queueing now), read the first replay page
-from booking-core (503 if it is down), upgrade, send the replay, then the
-queued and live events, dropping those the replay already sent.
+A connection's life: authenticate (401 before any upgrade; public channels need
+no token, their slug is resolved instead: 404 for an unknown one), check
+``Origin`` (403), parse the resume id (400), register with the registry (429
+over the per-user or per-address limit; live events start queueing now), read
+the first replay page from booking-core (503 if it is down), upgrade, send the
+replay, then the queued and live events, dropping those the replay already sent.
 """
 
 from __future__ import annotations
@@ -20,19 +23,27 @@ from aiolimiter import AsyncLimiter
 from bookings_common.events import EventEnvelope
 from bookings_common.logging import current_request_id, get_logger
 from bookings_web.auth import principal
+from bookings_web.client_ip import client_ip
 from bookings_web.cors import origin_allowed
 from bookings_web.observability import REQUEST_ID_HEADER
 from bookings_web.problems import FieldError, ProblemError, ValidationFailed
 
 from . import keys
 from .connections import PONG_MESSAGE, Connection, Outgoing, TooManyConnections, Transport
-from .core import CoreUnavailable
+from .core import CoreUnavailable, UnknownChannel
 
 log = get_logger("notifier.views")
 routes = web.RouteTableDef()
 
 MAX_EVENT_ID: Final = 2**63 - 1
 LAST_EVENT_ID_HEADER: Final = "Last-Event-ID"
+EVENT_TYPE_PARAM: Final = "eventType"
+MAX_SLUG_LENGTH: Final = 64
+
+
+def is_public_websocket(request: web.Request) -> bool:
+    """``GET /ws?eventType=<slug>`` watches a public channel: no token needed."""
+    return request.path == "/ws" and EVENT_TYPE_PARAM in request.query
 
 
 class PolicyWebSocketResponse(web.WebSocketResponse):
@@ -69,14 +80,35 @@ async def _replay_pages(
         await rest.aclose()
 
 
+async def _public_channel(request: web.Request, slug: str) -> str:
+    """The channel of an active event type's slug: 404 when there is none, 503 when
+    booking-core cannot say."""
+    if not slug or len(slug) > MAX_SLUG_LENGTH or not slug.isascii():
+        raise ProblemError("NOT_FOUND", "no such event type")
+    try:
+        return await request.app[keys.CORE].event_type_channel(slug)
+    except UnknownChannel:
+        request.app[keys.METRICS].rejected.labels("unknown_channel").inc()
+        raise ProblemError("NOT_FOUND", "no such event type") from None
+    except CoreUnavailable as exc:
+        log.warning("notifier.channel.unavailable", error=str(exc))
+        raise ProblemError(
+            "UPSTREAM_UNAVAILABLE",
+            "booking-core is unavailable; retry",
+            headers={"Retry-After": "1"},
+        ) from None
+
+
 async def admit(
-    request: web.Request, transport: Transport, after_id: int | None
+    request: web.Request, transport: Transport, after_id: int | None, *, slug: str | None = None
 ) -> tuple[Connection, AsyncIterator[list[EventEnvelope]] | None]:
-    """Check the caller and register its connection (see the module docstring); the
-    caller must ``request.app[keys.REGISTRY].remove`` it when done."""
+    """Check the caller and register its connection (see the module docstring): the
+    verified principal's events, or with ``slug`` that event type's public channel.
+    The caller must ``request.app[keys.REGISTRY].remove`` it when done."""
     app = request.app
     settings, metrics, registry = app[keys.SETTINGS], app[keys.METRICS], app[keys.REGISTRY]
-    caller = principal(request)
+    caller = principal(request) if slug is None else None
+    channel = await _public_channel(request, slug) if slug is not None else None
     if not origin_allowed(request, settings.cors_allowed_origins):
         metrics.rejected.labels("origin").inc()
         raise ProblemError("FORBIDDEN", "connections from this Origin are not allowed")
@@ -86,6 +118,8 @@ async def admit(
         metrics,
         queue_size=settings.send_queue_size,
         send_timeout=settings.send_timeout_seconds,
+        channel=channel,
+        ip=client_ip(request, settings.trusted_proxies) if channel is not None else None,
     )
     try:
         registry.add(connection)
@@ -95,7 +129,12 @@ async def admit(
     if after_id is None:
         return connection, None
     connection.floor = after_id
-    rest = app[keys.CORE].owner_events(caller, after_id)
+    core = app[keys.CORE]
+    rest = (
+        core.owner_events(caller, after_id)
+        if caller is not None
+        else core.channel_events(connection.key[1], after_id)
+    )
     try:
         first: list[EventEnvelope] = await anext(rest, [])
     except CoreUnavailable as exc:
@@ -139,7 +178,8 @@ class WebSocketPeer:
 @routes.get("/ws")
 async def websocket(request: web.Request) -> web.StreamResponse:
     """``GET /ws``: events as text frames; ``{"type":"ping"}`` gets ``{"type":"pong"}``;
-    ``?lastEventId=N`` replays events after N first."""
+    ``?lastEventId=N`` replays events after N first; ``?eventType=<slug>`` watches that
+    event type's public availability channel instead (no token)."""
     settings = request.app[keys.SETTINGS]
     ws = PolicyWebSocketResponse(
         heartbeat=settings.heartbeat_seconds,
@@ -151,7 +191,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             [FieldError("Upgrade", "GET /ws needs a WebSocket upgrade request (RFC 6455)")]
         )
     after_id = parse_event_id(request.query.get("lastEventId"), "lastEventId")
-    connection, replay = await admit(request, Transport.WEBSOCKET, after_id)
+    connection, replay = await admit(
+        request, Transport.WEBSOCKET, after_id, slug=request.query.get(EVENT_TYPE_PARAM)
+    )
     try:
         ws.headers[REQUEST_ID_HEADER] = current_request_id() or ""
         await ws.prepare(request)
@@ -217,6 +259,18 @@ class SsePeer:
 async def events(request: web.Request) -> web.StreamResponse:
     """``GET /events``: Server-Sent Events with ``id:`` the event id, ``event:`` the type,
     ``data:`` the envelope; ``Last-Event-ID`` (or ``?lastEventId=``) replays first."""
+    return await _event_stream(request, slug=None)
+
+
+@routes.get("/public/event-types/{slug}/availability")
+async def availability(request: web.Request) -> web.StreamResponse:
+    """``GET /public/event-types/{slug}/availability``: the event type's slot.availability
+    events as Server-Sent Events, for anyone (no token, no personal data), resumable
+    with ``Last-Event-ID``."""
+    return await _event_stream(request, slug=request.match_info["slug"])
+
+
+async def _event_stream(request: web.Request, *, slug: str | None) -> web.StreamResponse:
     settings = request.app[keys.SETTINGS]
     header = request.headers.get(LAST_EVENT_ID_HEADER)
     after_id = (
@@ -224,7 +278,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         if header is not None
         else parse_event_id(request.query.get("lastEventId"), "lastEventId")
     )
-    connection, replay = await admit(request, Transport.SSE, after_id)
+    connection, replay = await admit(request, Transport.SSE, after_id, slug=slug)
     try:
         stream = EventSourceResponse(
             headers={REQUEST_ID_HEADER: current_request_id() or ""},
