@@ -89,6 +89,8 @@ def main() -> None:
     grpc_port = env.str("GRPC_PORT", "50051")
     gateway = os.environ.get("GATEWAY_PORT", "8080")
     notifiers = os.environ.get("NOTIFIER_A_PORT", "8090"), os.environ.get("NOTIFIER_B_PORT", "8091")
+    # As the Procfile gives the gateway: the environment, else the gateway's own address.
+    public = os.environ.get("PUBLIC_BASE_URL") or f"http://localhost:{gateway}"
     print(
         f"""
   REST API      http://localhost:{gateway}   (Swagger UI: http://localhost:{gateway}/docs)
@@ -100,9 +102,12 @@ def main() -> None:
 
   demo provider  {demo["providerId"]}
   demo customer  {demo["customerId"]}
+  demo event type "Intro call": {public}/book/{demo["eventTypeCustomSlug"]}
+                 slots: http://localhost:{gateway}/public/event-types/{demo["eventTypeCustomSlug"]}/slots
 
   export PROVIDER={demo["providerId"]}
   export CUSTOMER={demo["customerId"]}
+  export SLUG={demo["eventTypeCustomSlug"]}
   export CUSTOMER_TOKEN={customer}
   export PROVIDER_TOKEN={provider}
   (tokens valid {TOKEN_HOURS} hours; Ctrl-C stops everything)

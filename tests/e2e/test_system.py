@@ -240,6 +240,84 @@ async def test_a_booking_lives_its_whole_life_through_every_process(
     assert logged("core", "event.published")[0]["eventId"] == int(created["id"])
 
 
+def readme_block(name: str, system: DevSystem) -> str:
+    """The README's shell block after ``<!-- readme-test: name -->``, with the documented
+    ports replaced by the ones this system runs on."""
+    text = (ROOT / "README.md").read_text()
+    found = re.search(rf"<!-- readme-test: {re.escape(name)} -->\n```sh\n(.*?)```", text, re.S)
+    assert found is not None, name
+    return (
+        found.group(1)
+        .replace("localhost:8080", f"127.0.0.1:{system.ports['gateway']}")
+        .replace("localhost:8090", f"127.0.0.1:{system.ports['notifier-a']}")
+    )
+
+
+def json_values(text: str) -> list[Any]:
+    """The JSON documents curl printed one after another (not always on lines of their own)."""
+    decoder, values, index = json.JSONDecoder(), [], 0
+    while index < len(text):
+        if text[index].isspace():
+            index += 1
+            continue
+        value, index = decoder.raw_decode(text, index)
+        values.append(value)
+    return values
+
+
+@pytest.mark.timeout(120)
+async def test_the_readme_event_type_walkthrough_works_as_written(system: DevSystem) -> None:
+    env = {**os.environ, **system.env}
+
+    def run(script: str) -> str:
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    created = json.loads(await asyncio.to_thread(run, readme_block("event-types-create", system)))
+    event_type = created["eventType"]
+    assert event_type["customSlug"] == "yoga-evenings"
+    assert event_type["bookingUrl"].endswith("/book/yoga-evenings")
+
+    watcher = await asyncio.create_subprocess_exec(
+        "bash",
+        "-c",
+        readme_block("event-types-watch", system),
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
+        start_new_session=True,  # so that curl goes with it
+    )
+    try:
+        await asyncio.sleep(1.0)  # the stream is open before the guest books
+        out = await asyncio.to_thread(run, readme_block("event-types-book", system))
+        listed, booked, *views = json_values(out)
+        assert listed["timeZone"] == "America/New_York"
+        assert listed["slots"][0]["start"].endswith(("-05:00", "-04:00"))
+        assert len(booked["reference"]) == 8
+        assert [v["booking"]["status"] for v in views] == ["confirmed", "cancelled"]
+        assert views[0]["booking"]["guest"]["phone"] == "+49301234567"
+        remaining: list[int] = []
+        assert watcher.stdout is not None
+        while len(remaining) < 2:
+            line = await asyncio.wait_for(watcher.stdout.readline(), timeout=10)
+            if line.startswith(b"data: "):
+                data = json.loads(line[6:])["data"]
+                assert data["slug"] == event_type["slug"]
+                remaining.append(data["remaining"])
+        assert remaining == [11, 12]
+    finally:
+        os.killpg(watcher.pid, signal.SIGKILL)
+        await watcher.wait()
+
+
 async def test_every_process_stops_on_sigterm_within_ten_seconds(system: DevSystem) -> None:
     pids = system.pids()
     assert len(pids) == 5

@@ -445,6 +445,8 @@ class DevSystem:
     log_path: Path
     ports: dict[str, int]
     exports: dict[str, str] = field(default_factory=dict)
+    # The settings it was started with (secrets, URLs, ports).
+    env: dict[str, str] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -536,7 +538,12 @@ async def dev_system(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, like a terminal's job
         )
-    system = DevSystem(process, log_path, ports)
+    system = DevSystem(
+        process,
+        log_path,
+        ports,
+        env={k: v for k, v in env.items() if k not in os.environ or os.environ[k] != v},
+    )
     try:
         await system.wait_until_running()
         yield system
