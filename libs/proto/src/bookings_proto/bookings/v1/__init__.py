@@ -1515,8 +1515,9 @@ class BookingServiceStub(betterproto2_grpclib.ServiceStub):
           PERMISSION_DENIED   a customer booking for another customer, or a
                               provider for another provider
           NOT_FOUND           the provider or the customer does not exist
-          ALREADY_EXISTS      overlaps an active booking of the provider
-                              (reason BOOKING_OVERLAP)
+          ALREADY_EXISTS      overlaps an active booking of the provider, or a
+                              slot of its event types that has places booked
+                              (buffers included) (reason BOOKING_OVERLAP)
           FAILED_PRECONDITION idempotency key reused with a different request
                               (reason IDEMPOTENCY_KEY_REUSED)
           UNAVAILABLE         the database is unreachable
@@ -1591,7 +1592,9 @@ class BookingServiceStub(betterproto2_grpclib.ServiceStub):
     ) -> "CancelBookingResponse":
         """
         Cancels a booking, writes booking.cancelled and cancels its reminder in
-        one transaction. Cancelling a cancelled booking returns it unchanged.
+        one transaction (for a place of an event type's slot, also gives the place
+        back and writes slot.availability). Cancelling a cancelled booking returns
+        it unchanged.
           INVALID_ARGUMENT    malformed id, reason too long
           NOT_FOUND           unknown, or not visible to the actor
           FAILED_PRECONDITION the booking has already started
@@ -1665,9 +1668,11 @@ class BookingServiceStub(betterproto2_grpclib.ServiceStub):
     ) -> "ListEventsResponse":
         """
         Events after a given id for one customer or provider (or, for a
-        service, all owners), for replay, with the log's head id.
+        service, all owners; or, for anyone, one public channel), for replay,
+        with the log's head id.
           INVALID_ARGUMENT   negative after_id, limit out of range, not exactly
-                             one owner (or all_owners with an owner id)
+                             one owner (or all_owners with an owner id), a channel
+                             with owners, or not a public channel
           PERMISSION_DENIED  a customer or provider asking for someone else or
                              for all owners
           UNAVAILABLE        the database is unreachable
@@ -2021,8 +2026,9 @@ class BookingServiceBase(betterproto2_grpclib.ServiceBase):
           PERMISSION_DENIED   a customer booking for another customer, or a
                               provider for another provider
           NOT_FOUND           the provider or the customer does not exist
-          ALREADY_EXISTS      overlaps an active booking of the provider
-                              (reason BOOKING_OVERLAP)
+          ALREADY_EXISTS      overlaps an active booking of the provider, or a
+                              slot of its event types that has places booked
+                              (buffers included) (reason BOOKING_OVERLAP)
           FAILED_PRECONDITION idempotency key reused with a different request
                               (reason IDEMPOTENCY_KEY_REUSED)
           UNAVAILABLE         the database is unreachable
@@ -2055,7 +2061,9 @@ class BookingServiceBase(betterproto2_grpclib.ServiceBase):
     async def cancel_booking(self, message: "CancelBookingRequest") -> "CancelBookingResponse":
         """
         Cancels a booking, writes booking.cancelled and cancels its reminder in
-        one transaction. Cancelling a cancelled booking returns it unchanged.
+        one transaction (for a place of an event type's slot, also gives the place
+        back and writes slot.availability). Cancelling a cancelled booking returns
+        it unchanged.
           INVALID_ARGUMENT    malformed id, reason too long
           NOT_FOUND           unknown, or not visible to the actor
           FAILED_PRECONDITION the booking has already started
@@ -2091,9 +2099,11 @@ class BookingServiceBase(betterproto2_grpclib.ServiceBase):
     async def list_events(self, message: "ListEventsRequest") -> "ListEventsResponse":
         """
         Events after a given id for one customer or provider (or, for a
-        service, all owners), for replay, with the log's head id.
+        service, all owners; or, for anyone, one public channel), for replay,
+        with the log's head id.
           INVALID_ARGUMENT   negative after_id, limit out of range, not exactly
-                             one owner (or all_owners with an owner id)
+                             one owner (or all_owners with an owner id), a channel
+                             with owners, or not a public channel
           PERMISSION_DENIED  a customer or provider asking for someone else or
                              for all owners
           UNAVAILABLE        the database is unreachable
