@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 PACKAGES := libs/common libs/proto libs/web services/booking-core services/gateway services/notifier services/reminder-worker
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install lock proto proto-check migrate seed lint test test-unit test-integration test-e2e dev run-core run-gateway run-notifier run-worker token bench bench-reminders bench-notifier clean
+.PHONY: help install lock proto proto-check migrate seed user lint test test-unit test-integration test-e2e dev run-core run-gateway run-notifier run-worker token bench bench-reminders bench-notifier clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -49,8 +49,13 @@ migrate: $(INSTALLED) .env ## create the database if missing, then alembic upgra
 	$(BIN)/python scripts/create_database.py
 	$(BIN)/alembic upgrade head
 
-seed: migrate ## create the demo provider and customer (idempotent) and print their ids
+seed: migrate ## create the demo organisation, admin, provider, customer, event type (idempotent); print them
 	$(BIN)/python -m booking_core.seed
+
+user: migrate ## create a staff user: make user EMAIL=... ROLE=admin|provider [NAME= TIME_ZONE= ORGANISATION=]
+	@test -n "$(EMAIL)" -a -n "$(ROLE)" || { echo "usage: make user EMAIL=<email> ROLE=admin|provider" >&2; exit 2; }
+	@$(BIN)/python -m booking_core.users --email "$(EMAIL)" --role "$(ROLE)" --name "$(NAME)" \
+	    --time-zone "$${TIME_ZONE:-UTC}" --organisation "$(ORGANISATION)"
 
 lint: $(INSTALLED) ## ruff and mypy
 	$(BIN)/ruff check .

@@ -162,6 +162,7 @@ class CoreProcess(ServiceProcess):
                 "REDIS_URL": redis_url,
                 "GRPC_HOST": "127.0.0.1",
                 "GRPC_PORT": str(self.port),
+                "JWT_SECRET": JWT_SECRET,
                 "OUTBOX_RELAY_INTERVAL_SECONDS": "0.2",
                 "OUTBOX_RELAY_MIN_AGE_SECONDS": "0.5",
                 **extra_env,

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Self
 from uuid import UUID, uuid4
 
+from booking_core.domain.audit import AuditEntry, LoggedAuditEntry
 from booking_core.domain.errors import BookingOverlap, NotFound
 from booking_core.domain.model import (
     ActorKind,
@@ -80,6 +81,7 @@ class FakeDatabase:
     reminders: dict[UUID, ReminderRecord] = field(default_factory=dict)
     events: list[LoggedEvent] = field(default_factory=list)
     published_event_ids: set[int] = field(default_factory=set)
+    audit: list[AuditEntry] = field(default_factory=list)
     commits: int = 0
     # An insert that violates both the key and the overlap constraint reports
     # one of them; PostgreSQL does not promise which.
@@ -303,6 +305,21 @@ def _event_id(event: LoggedEvent) -> int:
     return event.id
 
 
+class FakeAuditLog:
+    """Audit entries staged in the unit of work, kept on its commit."""
+
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    async def record(self, entry: AuditEntry) -> None:
+        self._uow.pending_audit.append(entry)
+
+    async def list_page(
+        self, organisation_id: UUID, *, before_id: int | None, limit: int
+    ) -> list[LoggedAuditEntry]:
+        raise NotImplementedError
+
+
 class FakeUnitOfWork:
     """One fake transaction over a ``FakeDatabase``; writes land only on ``commit()``."""
 
@@ -312,6 +329,8 @@ class FakeUnitOfWork:
         self.reminders = FakeReminderRepository(self)
         self.directory = FakeDirectory(self)
         self.events = FakeEventLog(db)
+        self.audit = FakeAuditLog(self)
+        self.pending_audit: list[AuditEntry] = []
         self.pending_bookings: dict[UUID, Booking] = {}
         self.pending_reminders: dict[UUID, ReminderRecord] = {}
         self.pending_providers: dict[UUID, Provider] = {}
@@ -349,6 +368,7 @@ class FakeUnitOfWork:
         db.customers.update(self.pending_customers)
         db.bookings.update(self.pending_bookings)
         db.reminders.update(self.pending_reminders)
+        db.audit.extend(self.pending_audit)
         next_id = max((e.id for e in db.events), default=0) + 1
         written = [
             LoggedEvent(
@@ -375,6 +395,7 @@ class FakeUnitOfWork:
         self.pending_providers = {}
         self.pending_customers = {}
         self.staged_events = []
+        self.pending_audit.clear()
 
     def visible_bookings(self) -> dict[UUID, Booking]:
         return {**self.db.bookings, **self.pending_bookings}

@@ -145,9 +145,21 @@ class _CallSlot:
             self._slots.release()
 
 
-def error(status: Status, reason: str, message: str) -> GRPCError:
-    """Build a ``GRPCError`` whose details hold ``ErrorInfo(reason, domain="bookings.v1")``."""
-    return GRPCError(status, message, [ErrorInfo(reason=reason, domain=ERROR_DOMAIN)])
+def error(
+    status: Status, reason: str, message: str, metadata: dict[str, str] | None = None
+) -> GRPCError:
+    """Build a ``GRPCError`` whose details hold ``ErrorInfo(reason, domain="bookings.v1",
+    metadata)`` (AIP-193: ``metadata`` carries machine-readable facts, ``retryAfter``)."""
+    info = ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata or {})
+    return GRPCError(status, message, [info])
+
+
+def error_metadata(exc: GRPCError) -> dict[str, str]:
+    """The ``ErrorInfo.metadata`` of a received error (empty when it has none)."""
+    for detail in exc.details or ():
+        if isinstance(detail, ErrorInfo) and detail.domain == ERROR_DOMAIN:
+            return dict(detail.metadata)
+    return {}
 
 
 def error_reason(exc: GRPCError) -> str | None:

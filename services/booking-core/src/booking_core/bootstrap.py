@@ -11,6 +11,7 @@ import contextlib
 import signal
 from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bookings_common.events import BOOKING_CREATED
@@ -31,13 +32,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from .adapters.outbox import OutboxPublisher
 from .adapters.postgres import SqlUnitOfWork, create_engine
 from .adapters.reminder_scheduler import ReminderScheduler
+from .adapters.signing import TokenSigner
 from .domain.guests import ManageTokens
+from .domain.identity import Passwords
 from .domain.model import LoggedEvent
 from .entrypoints.event_types_grpc import EventTypeServicer
 from .entrypoints.grpc_server import BookingServicer, CallGuard
+from .entrypoints.identity_grpc import IdentityServicer, OrganisationServicer
 from .service_layer.cursors import CursorCodec
 from .service_layer.event_types import EventTypeService
 from .service_layer.handlers import BookingRules, BookingService
+from .service_layer.identity import IdentityService
+from .service_layer.organisations import OrganisationService
 from .service_layer.ports import Clock, EventPublisher
 from .settings import Settings
 
@@ -84,6 +90,23 @@ def build_event_type_service(
         rules=_rules(settings),
         tokens=ManageTokens(settings.manage_token_secret),
         bookings=bookings,
+    )
+
+
+def build_identity_service(
+    engine: AsyncEngine, settings: Settings, clock: Clock = utc_now
+) -> IdentityService:
+    """Sign-in and users on PostgreSQL, signing with the configured keys or secret."""
+    return IdentityService(
+        uow_factory=lambda: SqlUnitOfWork(engine),
+        clock=clock,
+        passwords=Passwords(),
+        signer=TokenSigner(
+            keys_dir=Path(settings.jwt_signing_keys_dir) if settings.jwt_signing_keys_dir else None,
+            secret=settings.jwt_secret or None,
+            issuer=settings.jwt_issuer or None,
+            audience=settings.jwt_audience or None,
+        ),
     )
 
 
@@ -172,14 +195,16 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     )
     guard = CallGuard(settings.internal_token)
     bookings = build_service(engine, publisher, settings)
-    servicer = BookingServicer(bookings, guard)
-    event_types = EventTypeServicer(
-        build_event_type_service(engine, publisher, settings, bookings), guard
-    )
+    servicers: list[Any] = [  # grpclib's IServable and ICheckable
+        BookingServicer(bookings, guard),
+        EventTypeServicer(build_event_type_service(engine, publisher, settings, bookings), guard),
+        IdentityServicer(build_identity_service(engine, settings), guard),
+        OrganisationServicer(OrganisationService(lambda: SqlUnitOfWork(engine), utc_now), guard),
+    ]
     serving = ServiceStatus()
     serving.set(True)
     services = ServerReflection.extend(
-        [servicer, event_types, Health({servicer: [serving], event_types: [serving]})],
+        [*servicers, Health({servicer: [serving] for servicer in servicers})],
         pool=_reflection_pool(),
     )
     server = Server(services)

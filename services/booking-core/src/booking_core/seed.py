@@ -1,9 +1,11 @@
-"""``python -m booking_core.seed``: create the demo provider, customer and event type,
-print their ids and the event type's slugs.
+"""``python -m booking_core.seed``: create the demo organisation, its admin, provider,
+a customer and an event type; print their ids and the event type's slugs.
 
 Idempotent: the demo records have fixed ids (uuid5 of their names), so running
-it again changes nothing and prints the same JSON. The event type's random slug
-is drawn on the first run and kept; its custom slug is ``demo-intro-call``.
+it again changes nothing and prints the same JSON, except that the admin's
+password (``admin@demo.example``, random) is printed only by the run that created
+the admin: only its Argon2id hash is stored. The event type's random slug is drawn
+on the first run and kept; its custom slug is ``demo-intro-call``.
 """
 
 from __future__ import annotations
@@ -19,14 +21,25 @@ from sqlalchemy.dialects.postgresql import insert
 
 from .adapters.event_types import event_type_row
 from .adapters.postgres import create_engine
-from .adapters.tables import customers, event_type_slugs, event_types, providers
+from .adapters.tables import (
+    customers,
+    event_type_slugs,
+    event_types,
+    organisations,
+    providers,
+    users,
+)
 from .domain.event_types import EventType, EventTypeSpec, new_slug
+from .domain.identity import Passwords, generate_password
 from .domain.slots import SlotRules, WeeklyHours
 
 DEMO_PROVIDER_ID = uuid.uuid5(uuid.NAMESPACE_URL, "bookings:demo-provider")
 DEMO_CUSTOMER_ID = uuid.uuid5(uuid.NAMESPACE_URL, "bookings:demo-customer")
 DEMO_CUSTOMER_EMAIL = "demo.customer@example.com"
 DEMO_EVENT_TYPE_ID = uuid.uuid5(uuid.NAMESPACE_URL, "bookings:demo-event-type")
+DEMO_ORGANISATION_ID = uuid.uuid5(uuid.NAMESPACE_URL, "bookings:demo-organisation")
+DEMO_ADMIN_ID = uuid.uuid5(uuid.NAMESPACE_URL, "bookings:demo-admin")
+DEMO_ADMIN_EMAIL = "admin@demo.example"
 DEMO_EVENT_TYPE_SLUG = "demo-intro-call"
 DEFAULT_PUBLIC_BASE_URL = "http://localhost:8080"
 
@@ -59,13 +72,19 @@ def demo_event_type(now: datetime) -> EventType:
 
 
 async def seed(database_url: str, public_base_url: str = DEFAULT_PUBLIC_BASE_URL) -> dict[str, str]:
-    """Insert the demo records if absent; return ``{"providerId", "customerId",
-    "eventTypeId", "eventTypeSlug", "eventTypeCustomSlug", "bookingUrl"}``; the booking
-    URL is on ``public_base_url`` (the gateway's ``PUBLIC_BASE_URL``)."""
+    """Insert the demo records if absent; return their ids, the event type's slugs and
+    booking URL (on ``public_base_url``, the gateway's ``PUBLIC_BASE_URL``), the admin's
+    email and, when this call created the admin, its password."""
     engine = create_engine(database_url, pool_size=1)
     now = datetime.now(UTC)
+    admin_password = None
     try:
         async with engine.begin() as conn:
+            await conn.execute(
+                insert(organisations)
+                .values(id=DEMO_ORGANISATION_ID, name="Demo Clinic", created_at=now)
+                .on_conflict_do_nothing(index_elements=[organisations.c.id])
+            )
             await conn.execute(
                 insert(providers)
                 .values(
@@ -73,9 +92,34 @@ async def seed(database_url: str, public_base_url: str = DEFAULT_PUBLIC_BASE_URL
                     name="Demo Clinic",
                     time_zone="Europe/Berlin",
                     created_at=now,
+                    organisation_id=DEMO_ORGANISATION_ID,
                 )
                 .on_conflict_do_nothing(index_elements=[providers.c.id])
             )
+            # A database from before organisations: its demo provider joins the demo one.
+            await conn.execute(
+                providers.update()
+                .where(providers.c.id == DEMO_PROVIDER_ID, providers.c.organisation_id.is_(None))
+                .values(organisation_id=DEMO_ORGANISATION_ID)
+            )
+            password = generate_password()
+            created_admin = await conn.execute(
+                insert(users)
+                .values(
+                    id=DEMO_ADMIN_ID,
+                    organisation_id=DEMO_ORGANISATION_ID,
+                    email=DEMO_ADMIN_EMAIL,
+                    display_name="Demo Admin",
+                    password_hash=await asyncio.to_thread(Passwords().hash, password),
+                    role="admin",
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing()
+                .returning(users.c.id)
+            )
+            if created_admin.first() is not None:
+                admin_password = password
             await conn.execute(
                 insert(customers)
                 .values(
@@ -108,14 +152,19 @@ async def seed(database_url: str, public_base_url: str = DEFAULT_PUBLIC_BASE_URL
             )
     finally:
         await engine.dispose()
-    return {
+    demo = {
+        "organisationId": str(DEMO_ORGANISATION_ID),
         "providerId": str(DEMO_PROVIDER_ID),
         "customerId": str(DEMO_CUSTOMER_ID),
         "eventTypeId": str(DEMO_EVENT_TYPE_ID),
         "eventTypeSlug": str(slug),
         "eventTypeCustomSlug": DEMO_EVENT_TYPE_SLUG,
         "bookingUrl": f"{public_base_url}/book/{DEMO_EVENT_TYPE_SLUG}",
+        "adminEmail": DEMO_ADMIN_EMAIL,
     }
+    if admin_password is not None:  # shown once: only the hash is stored
+        demo["adminPassword"] = admin_password
+    return demo
 
 
 def main() -> None:

@@ -10,6 +10,8 @@ from bookings_common.settings import load_or_exit, port, postgres_url, redis_url
 from environs import Env
 from marshmallow.validate import Range
 
+MIN_HS256_SECRET_BYTES = 32  # RFC 7518, section 3.2: key as long as the hash output
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -32,6 +34,12 @@ class Settings:
     reminder_horizon_seconds: float = 60.0
     reminder_scheduler_interval_seconds: float = 1.0
     reminder_redelivery_seconds: float = 15.0
+    # Signing access tokens: a directory of private keys (EdDSA / RS256 with a kid),
+    # else the HS256 development secret; neither disables sign-in.
+    jwt_signing_keys_dir: str = ""
+    jwt_secret: str = ""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
 
     @classmethod
     def from_env(cls, env: Env) -> Settings:
@@ -46,6 +54,11 @@ class Settings:
         lead = env.int("REMINDER_LEAD_SECONDS", 600)
         if lead < 0:
             raise ValueError('"REMINDER_LEAD_SECONDS" must not be negative')
+        jwt_secret = env.str("JWT_SECRET", "")
+        if jwt_secret and len(jwt_secret.encode()) < MIN_HS256_SECRET_BYTES:
+            raise ValueError(
+                f'"JWT_SECRET" must be at least {MIN_HS256_SECRET_BYTES} bytes for HS256'
+            )
         max_duration = env.int("MAX_BOOKING_DURATION_SECONDS", 8 * 3600)
         if max_duration <= 0:
             raise ValueError('"MAX_BOOKING_DURATION_SECONDS" must be positive')
@@ -85,6 +98,10 @@ class Settings:
             reminder_redelivery_seconds=env.float(
                 "REMINDER_REDELIVERY_SECONDS", 15.0, validate=Range(min=0, min_inclusive=False)
             ),
+            jwt_signing_keys_dir=env.str("JWT_SIGNING_KEYS_DIR", ""),
+            jwt_secret=jwt_secret,
+            jwt_issuer=env.str("JWT_ISSUER", ""),
+            jwt_audience=env.str("JWT_AUDIENCE", ""),
         )
 
 

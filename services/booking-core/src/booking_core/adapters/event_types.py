@@ -2,14 +2,17 @@
 
 Rules are stored as jsonb value objects (``dated_windows``, ``weekly_hours``,
 ``date_exceptions``); slugs live in ``event_type_slugs``, one namespace for
-random and custom slugs. Capacity is ``slot_occupancy``: taking a place is one
-upsert that increments ``booked`` only while it is below the type's capacity,
-under the provider's advisory lock (the same lock a booking insert takes, so
-every write to a provider's calendar queues in one order).
+random and custom slugs. Capacity is ``slot_occupancy``, one row per (event
+type, slot, hosting provider): taking a place is one upsert that increments
+``booked`` only while it is below the type's capacity, under the provider's
+advisory lock (the lock a booking insert takes, so places taken and bookings
+inserted for one provider queue in one order). Giving a place back needs no
+such lock: it only ever lowers ``booked``, under the row's own lock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Final
 from uuid import UUID
@@ -26,10 +29,11 @@ from booking_core.domain.event_types import (
     parse_local_time,
 )
 from booking_core.domain.guests import Guest
+from booking_core.domain.model import Booking
 from booking_core.domain.slots import BusyInterval, DatedWindow, SlotRules, WeeklyHours
-from booking_core.service_layer.event_type_ports import PublicListing
-from booking_core.service_layer.ports import SlotState
+from booking_core.service_layer.event_type_ports import AssignmentStats, Host, PublicListing
 
+from .bookings_read import BOOKING_WITH_GUEST, booking_from_row
 from .locks import PROVIDER_LOCK_CLASS
 from .session import Session, sqlstate_of
 from .tables import (
@@ -40,6 +44,8 @@ from .tables import (
     event_types,
     providers,
     slot_occupancy,
+    team_members,
+    teams,
 )
 
 
@@ -85,6 +91,7 @@ def event_type_row(event_type: EventType) -> dict[str, Any]:
     return {
         "id": event_type.id,
         "provider_id": event_type.provider_id,
+        "team_id": event_type.team_id,
         "name": spec.name,
         "description": spec.description,
         "location": spec.location,
@@ -96,6 +103,7 @@ def event_type_row(event_type: EventType) -> dict[str, Any]:
         "minimum_notice_minutes": spec.minimum_notice_minutes,
         "booking_horizon_days": spec.booking_horizon_days,
         "allow_multiple_places_per_guest": spec.allow_multiple_places_per_guest,
+        "allow_member_choice": spec.allow_member_choice,
         **rules_to_json(spec.rules),
         "active": event_type.active,
         "version": event_type.version,
@@ -115,10 +123,22 @@ def _slug_of(*, custom: bool) -> sa.ScalarSelect[Any]:
     )
 
 
+def _owner_column(provider_column: sa.Column[Any], team_column: sa.Column[Any]) -> Any:
+    """The provider's value for a provider's event type, else the team's."""
+    by_provider = (
+        sa.select(provider_column)
+        .where(providers.c.id == event_types.c.provider_id)
+        .scalar_subquery()
+    )
+    by_team = sa.select(team_column).where(teams.c.id == event_types.c.team_id).scalar_subquery()
+    return sa.func.coalesce(by_provider, by_team)
+
+
 EVENT_TYPE_WITH_SLUGS: Final = sa.select(
     event_types,
     _slug_of(custom=False).label("slug"),
     _slug_of(custom=True).label("custom_slug"),
+    _owner_column(providers.c.organisation_id, teams.c.organisation_id).label("organisation_id"),
 )
 
 
@@ -137,10 +157,13 @@ def _event_type(row: RowMapping) -> EventType:
         rules=rules_from_json(row),
         custom_slug=row["custom_slug"],
         allow_multiple_places_per_guest=row["allow_multiple_places_per_guest"],
+        allow_member_choice=row["allow_member_choice"],
     )
     return EventType(
         id=row["id"],
         provider_id=row["provider_id"],
+        team_id=row["team_id"],
+        organisation_id=row["organisation_id"],
         spec=spec,
         slug=row["slug"],
         active=row["active"],
@@ -158,8 +181,11 @@ class SqlEventTypeRepository:
         try:
             await self._session.write(event_types.insert().values(**event_type_row(event_type)))
         except sa.exc.IntegrityError as exc:
-            if sqlstate_of(exc)[1] == "event_types_provider_id_fkey":
+            constraint = sqlstate_of(exc)[1]
+            if constraint == "event_types_provider_id_fkey":
                 raise NotFound("provider not found") from None
+            if constraint == "event_types_team_id_fkey":
+                raise NotFound("team not found") from None
             raise
 
     async def claim_slug(self, event_type_id: UUID, slug: str, *, custom: bool) -> bool:
@@ -182,7 +208,9 @@ class SqlEventTypeRepository:
     async def get(self, event_type_id: UUID, *, for_update: bool = False) -> EventType | None:
         query = EVENT_TYPE_WITH_SLUGS.where(event_types.c.id == event_type_id)
         if for_update:
-            query = query.with_for_update(of=event_types)
+            # FOR NO KEY UPDATE: bookings and places (whose foreign keys take KEY SHARE
+            # locks on the row) go on while the event type is edited.
+            query = query.with_for_update(of=event_types, key_share=True)
             row = (await self._session.write(query)).mappings().first()
         else:
             row = (await self._session.read(query)).mappings().first()
@@ -190,7 +218,7 @@ class SqlEventTypeRepository:
 
     async def save(self, event_type: EventType) -> None:
         row = event_type_row(event_type)
-        for fixed in ("id", "provider_id", "created_at"):
+        for fixed in ("id", "provider_id", "team_id", "created_at"):
             del row[fixed]
         await self._session.write(
             event_types.update().where(event_types.c.id == event_type.id).values(**row)
@@ -202,24 +230,55 @@ class SqlEventTypeRepository:
             .where(event_type_slugs.c.slug == slug)
             .scalar_subquery()
         )
-        query = (
-            EVENT_TYPE_WITH_SLUGS.add_columns(providers.c.name.label("provider_name"))
-            .join(providers, providers.c.id == event_types.c.provider_id)
-            .where(event_types.c.id == matched)
-        )
+        query = EVENT_TYPE_WITH_SLUGS.add_columns(
+            _owner_column(providers.c.name, teams.c.name).label("owner_name")
+        ).where(event_types.c.id == matched)
         row = (await self._session.read(query)).mappings().first()
         if row is None:
             return None
-        return PublicListing(_event_type(row), row["provider_name"])
+        event_type = _event_type(row)
+        return PublicListing(event_type, row["owner_name"], await self.hosts(event_type))
+
+    async def hosts(self, event_type: EventType) -> tuple[Host, ...]:
+        if event_type.provider_id is not None:
+            query = sa.select(providers.c.id, providers.c.name).where(
+                providers.c.id == event_type.provider_id
+            )
+        else:
+            query = (
+                sa.select(providers.c.id, providers.c.name)
+                .join(team_members, team_members.c.provider_id == providers.c.id)
+                .where(team_members.c.team_id == event_type.team_id)
+                .order_by(providers.c.name, providers.c.id)
+            )
+        return tuple(Host(row.id, row.name) for row in await self._session.read(query))
 
     async def list_page(
-        self, provider_id: UUID, *, after: tuple[datetime, UUID] | None, limit: int
+        self,
+        *,
+        provider_id: UUID | None = None,
+        team_id: UUID | None = None,
+        organisation_id: UUID | None = None,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
     ) -> list[EventType]:
-        query = (
-            EVENT_TYPE_WITH_SLUGS.where(event_types.c.provider_id == provider_id)
-            .order_by(event_types.c.created_at, event_types.c.id)
-            .limit(limit)
+        query = EVENT_TYPE_WITH_SLUGS.order_by(event_types.c.created_at, event_types.c.id).limit(
+            limit
         )
+        if provider_id is not None:
+            query = query.where(event_types.c.provider_id == provider_id)
+        elif team_id is not None:
+            query = query.where(event_types.c.team_id == team_id)
+        else:
+            in_organisation = sa.or_(
+                event_types.c.provider_id.in_(
+                    sa.select(providers.c.id).where(providers.c.organisation_id == organisation_id)
+                ),
+                event_types.c.team_id.in_(
+                    sa.select(teams.c.id).where(teams.c.organisation_id == organisation_id)
+                ),
+            )
+            query = query.where(in_organisation)
         if after is not None:
             query = query.where(
                 sa.tuple_(event_types.c.created_at, event_types.c.id) > sa.tuple_(*after)
@@ -228,67 +287,49 @@ class SqlEventTypeRepository:
         return [_event_type(row) for row in rows]
 
 
-def _capacity_of(event_type_id: Any) -> sa.ScalarSelect[Any]:
-    return (
-        sa.select(event_types.c.capacity).where(event_types.c.id == event_type_id).scalar_subquery()
-    )
-
-
-def _random_slug_of(event_type_id: Any) -> sa.ScalarSelect[Any]:
-    return (
-        sa.select(event_type_slugs.c.slug)
-        .where(
-            event_type_slugs.c.event_type_id == event_type_id,
-            event_type_slugs.c.custom.is_(False),
-        )
-        .scalar_subquery()
-    )
-
-
 def _take_statement() -> sa.Executable:
     et = sa.bindparam("event_type_id", type_=slot_occupancy.c.event_type_id.type)
     start = sa.bindparam("start_time", type_=slot_occupancy.c.start_time.type)
-    provider = sa.bindparam("provider_id", type_=bookings.c.provider_id.type)
+    provider = sa.bindparam("provider_id", type_=slot_occupancy.c.provider_id.type)
     lock = sa.select(
         sa.func.pg_advisory_xact_lock(
             sa.literal(PROVIDER_LOCK_CLASS, sa.Integer),
             sa.func.hashtext(sa.cast(provider, sa.Text)),
         ).label("locked")
     ).cte("provider_lock")
+    capacity = sa.select(event_types.c.capacity).where(event_types.c.id == et).scalar_subquery()
     row = sa.select(
-        et.label("event_type_id"), start.label("start_time"), sa.literal(1)
+        et.label("event_type_id"),
+        start.label("start_time"),
+        provider.label("provider_id"),
+        sa.literal(1),
     ).select_from(lock)
     statement = pg_insert(slot_occupancy).from_select(
-        ["event_type_id", "start_time", "booked"], row
+        ["event_type_id", "start_time", "provider_id", "booked"], row
     )
-    # The subqueries take the bound id: SQLAlchemy does not correlate them to the
-    # INSERT's target table.
+    # The capacity subquery takes the bound id: SQLAlchemy does not correlate it to
+    # the INSERT's target table.
     return statement.on_conflict_do_update(
-        index_elements=[slot_occupancy.c.event_type_id, slot_occupancy.c.start_time],
+        index_elements=[
+            slot_occupancy.c.event_type_id,
+            slot_occupancy.c.start_time,
+            slot_occupancy.c.provider_id,
+        ],
         set_={"booked": slot_occupancy.c.booked + 1},
-        where=slot_occupancy.c.booked < _capacity_of(et),
-    ).returning(
-        slot_occupancy.c.booked,
-        _capacity_of(et).label("capacity"),
-        _random_slug_of(et).label("slug"),
-    )
+        where=slot_occupancy.c.booked < capacity,
+    ).returning(slot_occupancy.c.booked)
 
 
 TAKE_PLACE: Final = _take_statement()
 # Bind names must differ from column names in an UPDATE.
-_RELEASED: Final = sa.bindparam("slot_event_type_id", type_=slot_occupancy.c.event_type_id.type)
 RELEASE_PLACE: Final = (
     slot_occupancy.update()
     .where(
-        slot_occupancy.c.event_type_id == _RELEASED,
+        slot_occupancy.c.event_type_id == sa.bindparam("slot_event_type_id"),
         slot_occupancy.c.start_time == sa.bindparam("slot_start_time"),
+        slot_occupancy.c.provider_id == sa.bindparam("slot_provider_id"),
     )
     .values(booked=slot_occupancy.c.booked - 1)
-    .returning(
-        slot_occupancy.c.booked,
-        _capacity_of(_RELEASED).label("capacity"),
-        _random_slug_of(_RELEASED).label("slug"),
-    )
 )
 
 
@@ -296,43 +337,47 @@ class SqlSlotOccupancy:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    async def take(
-        self, event_type_id: UUID, provider_id: UUID, start: datetime
-    ) -> SlotState | None:
+    async def take(self, event_type_id: UUID, provider_id: UUID, start: datetime) -> bool:
         # The provider's lock first, as every booking insert takes it: one order.
         result = await self._session.write(
             TAKE_PLACE,
             {"event_type_id": event_type_id, "start_time": start, "provider_id": provider_id},
         )
-        row = result.mappings().first()
-        if row is None:
-            return None
-        return SlotState(row["slug"], row["capacity"], row["booked"])
+        return result.first() is not None
 
-    async def release(self, event_type_id: UUID, start: datetime) -> SlotState:
-        result = await self._session.write(
-            RELEASE_PLACE, {"slot_event_type_id": event_type_id, "slot_start_time": start}
+    async def release(self, event_type_id: UUID, provider_id: UUID, start: datetime) -> None:
+        await self._session.write(
+            RELEASE_PLACE,
+            {
+                "slot_event_type_id": event_type_id,
+                "slot_start_time": start,
+                "slot_provider_id": provider_id,
+            },
         )
-        row = result.mappings().one()
-        return SlotState(row["slug"], row["capacity"], row["booked"])
 
     async def booked_between(
         self, event_type_id: UUID, start: datetime, end: datetime
-    ) -> dict[datetime, int]:
-        query = sa.select(slot_occupancy.c.start_time, slot_occupancy.c.booked).where(
+    ) -> dict[tuple[datetime, UUID], int]:
+        query = sa.select(
+            slot_occupancy.c.start_time, slot_occupancy.c.provider_id, slot_occupancy.c.booked
+        ).where(
             slot_occupancy.c.event_type_id == event_type_id,
             slot_occupancy.c.start_time >= start,
             slot_occupancy.c.start_time < end,
             slot_occupancy.c.booked > 0,
         )
-        return {row.start_time: row.booked for row in await self._session.read(query)}
+        rows = await self._session.read(query)
+        return {(row.start_time, row.provider_id): row.booked for row in rows}
 
 
-# The exclusion constraint's own expressions, so the query can use its GiST index.
-BUSY_RANGE: Final = sa.func.tstzrange(
-    sa.func.coalesce(bookings.c.busy_start, bookings.c.start_time),
-    sa.func.coalesce(bookings.c.busy_end, bookings.c.end_time),
-    "[)",
+# The exclusion constraint's own expressions, with its '[)' bound and its active
+# statuses as literals, so that even a generic plan of the prepared statement
+# matches its partial GiST index.
+BUSY_START: Final = sa.func.coalesce(bookings.c.busy_start, bookings.c.start_time)
+BUSY_END: Final = sa.func.coalesce(bookings.c.busy_end, bookings.c.end_time)
+BUSY_RANGE: Final = sa.func.tstzrange(BUSY_START, BUSY_END, sa.literal_column("'[)'"))
+ACTIVE: Final = bookings.c.status.in_(
+    sa.bindparam("active_statuses", list(ACTIVE_STATUSES), expanding=True, literal_execute=True)
 )
 
 
@@ -341,19 +386,56 @@ class SqlProviderCalendar:
         self._session = session
 
     async def busy_between(
-        self, provider_id: UUID, start: datetime, end: datetime
-    ) -> list[BusyInterval]:
+        self, provider_ids: Sequence[UUID], start: datetime, end: datetime
+    ) -> dict[UUID, list[BusyInterval]]:
+        if not provider_ids:
+            return {}
         query = sa.select(
-            sa.func.coalesce(bookings.c.busy_start, bookings.c.start_time).label("start"),
-            sa.func.coalesce(bookings.c.busy_end, bookings.c.end_time).label("end"),
+            bookings.c.provider_id,
+            BUSY_START.label("start"),
+            BUSY_END.label("end"),
             sa.func.coalesce(bookings.c.slot_id, bookings.c.id).label("slot_id"),
         ).where(
-            bookings.c.provider_id == provider_id,
-            bookings.c.status.in_(ACTIVE_STATUSES),
-            BUSY_RANGE.op("&&")(sa.func.tstzrange(start, end, "[)")),
+            bookings.c.provider_id.in_(provider_ids),
+            ACTIVE,
+            BUSY_RANGE.op("&&")(sa.func.tstzrange(start, end, sa.literal_column("'[)'"))),
         )
-        rows = await self._session.read(query)
-        return [BusyInterval(row.start, row.end, row.slot_id) for row in rows]
+        found: dict[UUID, list[BusyInterval]] = {}
+        for row in await self._session.read(query):
+            found.setdefault(row.provider_id, []).append(
+                BusyInterval(row.start, row.end, row.slot_id)
+            )
+        return found
+
+    async def assignment_stats(
+        self,
+        event_type_id: UUID,
+        provider_ids: Sequence[UUID],
+        day_start: datetime,
+        day_end: datetime,
+    ) -> dict[UUID, AssignmentStats]:
+        if not provider_ids:
+            return {}
+        that_day = sa.func.count().filter(
+            bookings.c.start_time >= day_start, bookings.c.start_time < day_end
+        )
+        last = sa.func.max(bookings.c.created_at).filter(bookings.c.event_type_id == event_type_id)
+        query = (
+            sa.select(bookings.c.provider_id, that_day.label("day"), last.label("last"))
+            .where(bookings.c.provider_id.in_(provider_ids), ACTIVE)
+            .group_by(bookings.c.provider_id)
+        )
+        return {
+            row.provider_id: AssignmentStats(row.day, row.last)
+            for row in await self._session.read(query)
+        }
+
+    async def by_event_type_key(self, event_type_id: UUID, key: str) -> Booking | None:
+        query = BOOKING_WITH_GUEST.where(
+            bookings.c.event_type_id == event_type_id, bookings.c.idempotency_key == key
+        )
+        row = (await self._session.read(query)).mappings().first()
+        return booking_from_row(row) if row is not None else None
 
 
 class SqlGuestBookings:

@@ -10,3 +10,6 @@ OUTBOX_RELAY_LOCK: Final = 0x626B_0002
 # The two-key advisory locks (a separate key space) that serialize the writes to
 # one provider's calendar: (PROVIDER_LOCK_CLASS, hashtext(provider id)).
 PROVIDER_LOCK_CLASS: Final = 0x626B
+# The two-key advisory locks that serialize the bookings of one team's event types:
+# (TEAM_LOCK_CLASS, hashtext(team id)); always taken before a provider's.
+TEAM_LOCK_CLASS: Final = 0x626C

@@ -40,12 +40,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from booking_core.domain.commands import BookingFilters
 from booking_core.domain.errors import BookingOverlap, GuestAlreadyBooked, NotFound, Unavailable
-from booking_core.domain.guests import Guest
 from booking_core.domain.model import (
     ActorKind,
     Booking,
-    BookingStatus,
     Customer,
     ListType,
     LoggedEvent,
@@ -57,15 +56,32 @@ from booking_core.domain.model import (
 )
 from booking_core.service_layer.ports import DuplicateIdempotencyKey
 
+from .bookings_read import BOOKING_WITH_GUEST, booking_from_row
 from .event_types import (
     SqlEventTypeRepository,
     SqlGuestBookings,
     SqlProviderCalendar,
     SqlSlotOccupancy,
 )
-from .locks import EVENT_SEQUENCER_LOCK, PROVIDER_LOCK_CLASS
+from .identity import (
+    SqlAuditLog,
+    SqlLoginThrottle,
+    SqlOrganisations,
+    SqlRefreshTokens,
+    SqlTeams,
+    SqlUsers,
+)
+from .locks import EVENT_SEQUENCER_LOCK, PROVIDER_LOCK_CLASS, TEAM_LOCK_CLASS
 from .session import Session, sqlstate_of
-from .tables import booking_guests, bookings, customers, events, providers, reminders
+from .tables import (
+    booking_guests,
+    bookings,
+    customers,
+    events,
+    providers,
+    reminders,
+    team_members,
+)
 
 # SQLSTATE classes meaning "the database is not reachable or going away":
 # 08 connection exception, 57P operator intervention (shutdown, cannot connect
@@ -134,59 +150,6 @@ def _owned_by(table: sa.Table, owner: Owner) -> sa.ColumnElement[bool]:
     return table.c[column] == owner.id
 
 
-# A booking's row with its guest's details, if it has any (one join on the key).
-_GUEST_COLUMNS: Final = (
-    "reference",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "address",
-    "special_requests",
-)
-BOOKING_WITH_GUEST: Final = sa.select(
-    bookings, *(booking_guests.c[c].label(f"guest_{c}") for c in _GUEST_COLUMNS)
-).select_from(bookings.outerjoin(booking_guests))
-
-
-def _guest(row: RowMapping) -> Guest | None:
-    if row.get("guest_reference") is None:
-        return None
-    return Guest(
-        first_name=row["guest_first_name"],
-        last_name=row["guest_last_name"],
-        email=row["guest_email"],
-        phone=row["guest_phone"],
-        address=row["guest_address"],
-        special_requests=row["guest_special_requests"],
-    )
-
-
-def _booking(row: RowMapping) -> Booking:
-    return Booking(
-        id=row["id"],
-        provider_id=row["provider_id"],
-        customer_id=row["customer_id"],
-        start_time=row["start_time"],
-        end_time=row["end_time"],
-        status=BookingStatus(row["status"]),
-        version=row["version"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        idempotency_key=row["idempotency_key"],
-        request_fingerprint=row["request_fingerprint"],
-        cancelled_at=row["cancelled_at"],
-        cancel_reason=row["cancel_reason"],
-        event_type_id=row["event_type_id"],
-        slot_id=row["slot_id"],
-        busy_start=row["busy_start"],
-        busy_end=row["busy_end"],
-        single_place_per_guest=row["single_place_per_guest"],
-        reference=row.get("guest_reference"),
-        guest=_guest(row),
-    )
-
-
 def logged_event(row: RowMapping) -> LoggedEvent:
     """Map an ``events`` row to a ``LoggedEvent``."""
     return LoggedEvent(
@@ -207,7 +170,7 @@ def _translate_integrity_error(exc: sa.exc.IntegrityError) -> Exception:
     _, constraint = sqlstate_of(exc)
     if constraint == "bookings_no_overlap":
         return BookingOverlap("the slot overlaps another booking of this provider")
-    if constraint == "bookings_provider_idempotency_key":
+    if constraint in ("bookings_provider_idempotency_key", "bookings_event_type_idempotency_key"):
         return DuplicateIdempotencyKey()
     if constraint == "bookings_provider_id_fkey":
         return NotFound("provider not found")
@@ -228,21 +191,17 @@ class SqlBookingRepository:
         self._staged.append(booking)
 
     async def get(self, booking_id: UUID, *, for_update: bool = False) -> Booking | None:
-        if for_update:  # locks the booking's row only (FOR UPDATE OF bookings)
-            query = BOOKING_WITH_GUEST.where(bookings.c.id == booking_id)
-            result = await self._session.write(query.with_for_update(of=bookings))
-            row = result.mappings().first()
-        else:
-            query = BOOKING_WITH_GUEST.where(bookings.c.id == booking_id)
-            row = await self._session.first(query, for_update=False)
-        return _booking(row) if row is not None else None
+        query = BOOKING_WITH_GUEST.where(bookings.c.id == booking_id)
+        # Locking the booking's row only (FOR UPDATE OF bookings), not the joined ones.
+        row = await self._session.first(query, for_update=for_update, of=bookings)
+        return booking_from_row(row) if row is not None else None
 
     async def get_by_idempotency_key(self, provider_id: UUID, key: str) -> Booking | None:
         query = BOOKING_WITH_GUEST.where(
             bookings.c.provider_id == provider_id, bookings.c.idempotency_key == key
         )
         row = (await self._session.read(query)).mappings().first()
-        return _booking(row) if row is not None else None
+        return booking_from_row(row) if row is not None else None
 
     async def save(self, booking: Booking) -> None:
         await self._session.write(
@@ -281,7 +240,50 @@ class SqlBookingRepository:
             if after is not None:
                 query = query.where(key < sa.tuple_(*after))
         rows = (await self._session.read(query)).mappings().all()
-        return [_booking(row) for row in rows]
+        return [booking_from_row(row) for row in rows]
+
+    async def search(
+        self,
+        organisation_id: UUID,
+        filters: BookingFilters,
+        *,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> list[Booking]:
+        query = (
+            BOOKING_WITH_GUEST.where(providers.c.organisation_id == organisation_id)
+            .order_by(bookings.c.start_time, bookings.c.id)
+            .limit(limit)
+        )
+        f = filters
+        if f.provider_id is not None:
+            query = query.where(bookings.c.provider_id == f.provider_id)
+        if f.team_id is not None:
+            members = sa.select(team_members.c.provider_id).where(
+                team_members.c.team_id == f.team_id
+            )
+            query = query.where(bookings.c.provider_id.in_(members))
+        if f.event_type_id is not None:
+            query = query.where(bookings.c.event_type_id == f.event_type_id)
+        if f.status is not None:
+            query = query.where(bookings.c.status == f.status.value)
+        if f.start_from is not None:
+            query = query.where(bookings.c.start_time >= f.start_from)
+        if f.start_to is not None:
+            query = query.where(bookings.c.start_time < f.start_to)
+        if f.guest_email:
+            email = f.guest_email.strip().lower()
+            by_customer = sa.select(customers.c.id).where(sa.func.lower(customers.c.email) == email)
+            query = query.where(
+                sa.or_(
+                    sa.func.lower(booking_guests.c.email) == email,
+                    bookings.c.customer_id.in_(by_customer),
+                )
+            )
+        if after is not None:
+            query = query.where(sa.tuple_(bookings.c.start_time, bookings.c.id) > sa.tuple_(*after))
+        rows = (await self._session.read(query)).mappings().all()
+        return [booking_from_row(row) for row in rows]
 
 
 class SqlReminderRepository:
@@ -323,13 +325,30 @@ class SqlDirectory:
         self._session = session
 
     async def add_provider(self, provider: Provider) -> None:
-        await self._session.write(
-            providers.insert().values(
-                id=provider.id,
-                name=provider.name,
-                time_zone=provider.time_zone,
-                created_at=provider.created_at,
+        """Insert; raises ``NotFound`` for an unknown organisation."""
+        try:
+            await self._session.write(
+                providers.insert().values(
+                    id=provider.id,
+                    name=provider.name,
+                    time_zone=provider.time_zone,
+                    created_at=provider.created_at,
+                    organisation_id=provider.organisation_id,
+                )
             )
+        except sa.exc.IntegrityError as exc:
+            if sqlstate_of(exc)[1] == "providers_organisation_id_fkey":
+                raise NotFound("organisation not found") from None
+            raise
+
+    async def provider(self, provider_id: UUID) -> Provider | None:
+        row = await self._session.first(
+            sa.select(providers).where(providers.c.id == provider_id), for_update=False
+        )
+        if row is None:
+            return None
+        return Provider(
+            row["id"], row["name"], row["time_zone"], row["created_at"], row["organisation_id"]
         )
 
     async def add_customer_or_get(self, customer: Customer) -> tuple[Customer, bool]:
@@ -563,6 +582,12 @@ class SqlUnitOfWork:
     slots: SqlSlotOccupancy
     calendar: SqlProviderCalendar
     guests: SqlGuestBookings
+    organisations: SqlOrganisations
+    users: SqlUsers
+    refresh_tokens: SqlRefreshTokens
+    throttle: SqlLoginThrottle
+    teams: SqlTeams
+    audit: SqlAuditLog
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -592,7 +617,26 @@ class SqlUnitOfWork:
         self.slots = SqlSlotOccupancy(session)
         self.calendar = SqlProviderCalendar(session)
         self.guests = SqlGuestBookings(session)
+        self.organisations = SqlOrganisations(session)
+        self.users = SqlUsers(session)
+        self.refresh_tokens = SqlRefreshTokens(session)
+        self.throttle = SqlLoginThrottle(session)
+        self.teams = SqlTeams(session)
+        self.audit = SqlAuditLog(session)
         return self
+
+    async def lock_team(self, team_id: UUID) -> None:
+        """The team's advisory lock (TEAM_LOCK_CLASS, hashtext(team id)), held until the
+        transaction ends; taken before any provider's lock."""
+        assert self._session is not None
+        await self._session.write(
+            sa.select(
+                sa.func.pg_advisory_xact_lock(
+                    sa.literal(TEAM_LOCK_CLASS, sa.Integer),
+                    sa.func.hashtext(sa.cast(sa.literal(str(team_id)), sa.Text)),
+                )
+            )
+        )
 
     async def __aexit__(
         self,

@@ -36,10 +36,13 @@ class Session:
         await self.begin()
         return await self.conn.execute(statement, parameters)
 
-    async def first(self, query: sa.Select[Any], *, for_update: bool) -> RowMapping | None:
-        """The first row of ``query``, locked ``FOR UPDATE`` (in the transaction) if asked."""
+    async def first(
+        self, query: sa.Select[Any], *, for_update: bool, of: sa.Table | None = None
+    ) -> RowMapping | None:
+        """The first row of ``query``, locked ``FOR UPDATE`` (in the transaction) if asked;
+        with ``of``, only that table's row is locked."""
         if for_update:
-            result = await self.write(query.with_for_update())
+            result = await self.write(query.with_for_update(of=of))
         else:
             result = await self.read(query)
         return result.mappings().first()

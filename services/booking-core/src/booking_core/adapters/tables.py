@@ -12,6 +12,14 @@ from sqlalchemy.dialects import postgresql as pg
 metadata = sa.MetaData()
 NOW = sa.text("now()")
 
+organisations = sa.Table(
+    "organisations",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("name", sa.Text(), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
 providers = sa.Table(
     "providers",
     metadata,
@@ -19,7 +27,14 @@ providers = sa.Table(
     sa.Column("name", sa.Text(), nullable=False),
     sa.Column("time_zone", sa.Text(), nullable=False, server_default="UTC"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column(
+        "organisation_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("organisations.id", name="providers_organisation_id_fkey"),
+        nullable=True,
+    ),
 )
+sa.Index("ix_providers_organisation", providers.c.organisation_id)
 
 customers = sa.Table(
     "customers",
@@ -103,6 +118,15 @@ sa.Index(
     bookings.c.start_time,
     postgresql_where=bookings.c.event_type_id.isnot(None),
 )
+sa.Index(
+    "bookings_event_type_idempotency_key",
+    bookings.c.event_type_id,
+    bookings.c.idempotency_key,
+    unique=True,
+    postgresql_where=sa.and_(
+        bookings.c.event_type_id.isnot(None), bookings.c.idempotency_key.isnot(None)
+    ),
+)
 
 events = sa.Table(
     "events",
@@ -171,7 +195,7 @@ event_types = sa.Table(
         "provider_id",
         pg.UUID(as_uuid=True),
         sa.ForeignKey("providers.id", name="event_types_provider_id_fkey"),
-        nullable=False,
+        nullable=True,
     ),
     sa.Column("name", sa.Text(), nullable=False),
     sa.Column("description", sa.Text(), nullable=False, server_default=""),
@@ -193,12 +217,28 @@ event_types = sa.Table(
     sa.Column("version", sa.Integer(), nullable=False, server_default="1"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column(
+        "team_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("teams.id", name="event_types_team_id_fkey"),
+        nullable=True,
+    ),
+    sa.Column("allow_member_choice", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.CheckConstraint("period_minutes BETWEEN 5 AND 480", name="event_types_period_check"),
     sa.CheckConstraint("capacity BETWEEN 1 AND 1000", name="event_types_capacity_check"),
+    sa.CheckConstraint(
+        "(provider_id IS NULL) <> (team_id IS NULL)", name="event_types_owner_check"
+    ),
 )
 sa.Index(
     "ix_event_types_provider_created",
     event_types.c.provider_id,
+    event_types.c.created_at,
+    event_types.c.id,
+)
+sa.Index(
+    "ix_event_types_team_created",
+    event_types.c.team_id,
     event_types.c.created_at,
     event_types.c.id,
 )
@@ -238,7 +278,16 @@ slot_occupancy = sa.Table(
     ),
     sa.Column("start_time", sa.DateTime(timezone=True), nullable=False),
     sa.Column("booked", sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint("event_type_id", "start_time", name="slot_occupancy_pkey"),
+    # The provider hosting these places (the owner, or a team's member).
+    sa.Column(
+        "provider_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("providers.id", name="slot_occupancy_provider_id_fkey"),
+        nullable=False,
+    ),
+    sa.PrimaryKeyConstraint(
+        "event_type_id", "start_time", "provider_id", name="slot_occupancy_pkey"
+    ),
     sa.CheckConstraint("booked >= 0", name="slot_occupancy_booked_check"),
 )
 
@@ -266,3 +315,116 @@ booking_guests = sa.Table(
     sa.Column("special_requests", sa.Text(), nullable=True),
     sa.UniqueConstraint("reference", name="booking_guests_reference_key"),
 )
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column(
+        "organisation_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("organisations.id", name="users_organisation_id_fkey"),
+        nullable=False,
+    ),
+    sa.Column("email", sa.Text(), nullable=False),
+    sa.Column("display_name", sa.Text(), nullable=False),
+    sa.Column("password_hash", sa.Text(), nullable=False),
+    sa.Column("role", sa.Text(), nullable=False),
+    sa.Column(
+        "provider_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("providers.id", name="users_provider_id_fkey"),
+        nullable=True,
+    ),
+    sa.Column("disabled", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.CheckConstraint("role IN ('admin', 'provider')", name="users_role_check"),
+    sa.CheckConstraint(
+        "role <> 'provider' OR provider_id IS NOT NULL", name="users_provider_check"
+    ),
+    sa.UniqueConstraint("provider_id", name="users_provider_id_key"),
+)
+sa.Index("users_email_lower_key", sa.func.lower(users.c.email), unique=True)
+sa.Index("ix_users_organisation", users.c.organisation_id, users.c.created_at, users.c.id)
+
+refresh_tokens = sa.Table(
+    "refresh_tokens",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("family_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column(
+        "user_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("users.id", name="refresh_tokens_user_id_fkey", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("token_hash", sa.LargeBinary(), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("token_hash", name="refresh_tokens_token_hash_key"),
+)
+sa.Index("ix_refresh_tokens_family", refresh_tokens.c.family_id)
+sa.Index("ix_refresh_tokens_user", refresh_tokens.c.user_id)
+
+login_throttle = sa.Table(
+    "login_throttle",
+    metadata,
+    sa.Column("key", sa.Text(), primary_key=True),
+    sa.Column("failures", sa.Integer(), nullable=False),
+    sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+)
+
+teams = sa.Table(
+    "teams",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column(
+        "organisation_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("organisations.id", name="teams_organisation_id_fkey"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.Text(), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+sa.Index("ix_teams_organisation", teams.c.organisation_id, teams.c.created_at, teams.c.id)
+
+team_members = sa.Table(
+    "team_members",
+    metadata,
+    sa.Column(
+        "team_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("teams.id", name="team_members_team_id_fkey", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "provider_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("providers.id", name="team_members_provider_id_fkey"),
+        nullable=False,
+    ),
+    sa.Column("added_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.PrimaryKeyConstraint("team_id", "provider_id", name="team_members_pkey"),
+)
+sa.Index("ix_team_members_provider", team_members.c.provider_id)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.BigInteger(), sa.Identity(always=True), primary_key=True),
+    sa.Column("organisation_id", pg.UUID(as_uuid=True), nullable=True),
+    sa.Column("actor", sa.Text(), nullable=False),
+    sa.Column("action", sa.Text(), nullable=False),
+    sa.Column("target_type", sa.Text(), nullable=False),
+    sa.Column("target_id", sa.Text(), nullable=False),
+    sa.Column("details", pg.JSONB(), nullable=False, server_default="{}"),
+    sa.Column("request_id", sa.Text(), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+sa.Index("ix_audit_log_organisation", audit_log.c.organisation_id, audit_log.c.id)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
-from .model import Actor, ListType, TimeSlot
+from .model import Actor, BookingStatus, ListType, TimeSlot
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ class RegisterProvider:
     actor: Actor
     name: str
     time_zone: str
+    organisation_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,3 +79,24 @@ class ClaimReminder:
 class MarkEventPublished:
     actor: Actor
     event_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class BookingFilters:
+    """What an organisation's booking search may narrow by (each optional)."""
+
+    provider_id: UUID | None = None
+    team_id: UUID | None = None
+    event_type_id: UUID | None = None
+    status: BookingStatus | None = None
+    start_from: datetime | None = None
+    start_to: datetime | None = None
+    guest_email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchBookings:
+    actor: Actor
+    filters: BookingFilters
+    limit: int
+    cursor: str | None = None

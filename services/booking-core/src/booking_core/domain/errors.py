@@ -76,3 +76,38 @@ class SlugTaken(BookingError):
     """The custom slug is another event type's slug."""
 
     code = "SLUG_TAKEN"
+
+
+class InvalidCredentials(BookingError):
+    """Sign-in or refresh refused: one answer for every reason (no account enumeration)."""
+
+    code = "UNAUTHENTICATED"
+
+
+class TooManyAttempts(BookingError):
+    """Too many failed sign-ins for this account or address; retry after ``retry_after``
+    seconds."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class EmailTaken(BookingError):
+    """Another user has this email address."""
+
+    code = "EMAIL_TAKEN"
+
+
+class TeamInUse(BookingError):
+    """The team still has event types."""
+
+    code = "TEAM_IN_USE"
+
+
+class SignInUnavailable(BookingError):
+    """No signing key is configured, so no token can be issued."""
+
+    code = "UPSTREAM_UNAVAILABLE"

@@ -15,8 +15,10 @@ from .model import Actor
 class CreateEventType:
     actor: Actor
     spec: EventTypeSpec
-    # A provider actor creates its own (None or itself); a service names one.
+    # A provider actor creates its own (None or itself); an admin or a service names
+    # a provider or a team.
     provider_id: UUID | None = None
+    team_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,7 @@ class ListEventTypes:
     limit: int
     cursor: str | None = None
     provider_id: UUID | None = None
+    team_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,8 @@ class ListSlots:
     slug: str
     start: datetime
     end: datetime
+    # A team's event type that lets guests pick: one member's slots only.
+    member_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +87,7 @@ class BookSlot:
     slot_start: datetime
     guest: GuestDetails
     idempotency_key: str | None = None
+    member_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,7 @@ SPEC_FIELDS: Final = frozenset(
         "date_exceptions",
         "custom_slug",
         "allow_multiple_places_per_guest",
+        "allow_member_choice",
     }
 )
 
@@ -83,6 +84,7 @@ class EventTypeSpec:
     rules: SlotRules = field(default_factory=SlotRules)
     custom_slug: str | None = None
     allow_multiple_places_per_guest: bool = False
+    allow_member_choice: bool = False
 
     @property
     def zone(self) -> ZoneInfo:
@@ -103,16 +105,24 @@ class EventTypeSpec:
 
 @dataclass(frozen=True, slots=True)
 class EventType:
-    """A provider's event type. ``slug`` is random and fixed for its whole life."""
+    """An event type of a provider, or of a team (exactly one of ``provider_id`` and
+    ``team_id``). ``slug`` is random and fixed for its whole life; ``organisation_id``
+    is its owner's organisation (read only, ``None`` outside any)."""
 
     id: uuid.UUID
-    provider_id: uuid.UUID
+    provider_id: uuid.UUID | None
     spec: EventTypeSpec
     slug: str
     active: bool
     version: int
     created_at: datetime
     updated_at: datetime
+    team_id: uuid.UUID | None = None
+    organisation_id: uuid.UUID | None = None
+
+    def __post_init__(self) -> None:
+        if (self.provider_id is None) == (self.team_id is None):
+            raise ValueError("an event type belongs to a provider or to a team")
 
     @property
     def public_slug(self) -> str:

@@ -31,26 +31,58 @@ class ActorKind(StrEnum):
     SERVICE = "service"
     # A member of the public without an account: public pages only.
     GUEST = "guest"
+    # A signed-in administrator of one organisation: everything in it.
+    ADMIN = "admin"
 
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who makes a call: a customer or provider acting for itself, or a trusted service.
+    """Who makes a call: a customer or provider acting for itself, an organisation's
+    admin, a trusted service, or a guest.
 
-    ``id`` is set for customers and providers; ``service`` names a service actor.
+    ``id`` is set for customers and providers; ``organisation_id`` for admins;
+    ``service`` names a service actor; ``user_id`` is the signed-in staff user
+    behind a provider or admin, for the audit log.
     """
 
     kind: ActorKind
     id: UUID | None = None
     service: str | None = None
+    organisation_id: UUID | None = None
+    user_id: UUID | None = None
 
     @classmethod
     def customer(cls, customer_id: UUID) -> Actor:
         return cls(ActorKind.CUSTOMER, id=customer_id)
 
     @classmethod
-    def provider(cls, provider_id: UUID) -> Actor:
-        return cls(ActorKind.PROVIDER, id=provider_id)
+    def provider(cls, provider_id: UUID, *, user_id: UUID | None = None) -> Actor:
+        return cls(ActorKind.PROVIDER, id=provider_id, user_id=user_id)
+
+    @classmethod
+    def admin(cls, organisation_id: UUID, *, user_id: UUID | None = None) -> Actor:
+        return cls(ActorKind.ADMIN, organisation_id=organisation_id, user_id=user_id)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind is ActorKind.ADMIN
+
+    def administers(self, organisation_id: UUID | None) -> bool:
+        """An admin of ``organisation_id`` (never of records outside any organisation)."""
+        return (
+            self.kind is ActorKind.ADMIN
+            and organisation_id is not None
+            and self.organisation_id == organisation_id
+        )
+
+    @property
+    def label(self) -> str:
+        """Who it is, for the audit log: ``admin:<user>``, ``provider:<id>``, ``service:<name>``."""
+        if self.kind is ActorKind.SERVICE:
+            return f"service:{self.service}"
+        if self.user_id is not None:
+            return f"{self.kind}:{self.user_id}"
+        return f"{self.kind}:{self.id}" if self.id is not None else str(self.kind)
 
     @classmethod
     def trusted_service(cls, name: str) -> Actor:
@@ -74,7 +106,10 @@ class Actor:
         return self.kind is ActorKind.SERVICE
 
     def may_view(self, booking: Booking) -> bool:
-        """The booking's customer, its provider, or a trusted service."""
+        """The booking's customer, its provider, an admin of its provider's organisation,
+        or a trusted service."""
+        if self.kind is ActorKind.ADMIN:
+            return self.administers(booking.organisation_id)
         return self.may_act_for(customer_id=booking.customer_id, provider_id=booking.provider_id)
 
 
@@ -109,8 +144,8 @@ def resolve_owner(actor: Actor, *, customer_id: UUID | None, provider_id: UUID |
     Raises ``InvalidArgument`` (not exactly one owner for a service) or
     ``PermissionDenied`` (someone else's list).
     """
-    if actor.kind is ActorKind.GUEST:
-        raise PermissionDenied("a guest has no records to list")
+    if actor.kind in (ActorKind.GUEST, ActorKind.ADMIN):
+        raise PermissionDenied(f"a {actor.kind} has no bookings of its own to list")
     if actor.is_service:
         if (customer_id is None) == (provider_id is None):
             raise InvalidArgument(
@@ -209,6 +244,8 @@ class Booking:
     single_place_per_guest: bool = False
     reference: str | None = None
     guest: Guest | None = None
+    # Read only: the organisation of its provider (None outside any organisation).
+    organisation_id: UUID | None = None
 
     @property
     def is_active(self) -> bool:
@@ -264,6 +301,7 @@ class Provider:
     name: str
     time_zone: str
     created_at: datetime
+    organisation_id: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)

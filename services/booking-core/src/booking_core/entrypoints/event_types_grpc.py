@@ -68,6 +68,7 @@ def spec_from_pb(message: pb.EventTypeSpec | None) -> EventTypeSpec:
         rules=SlotRules(tuple(windows), tuple(hours), exceptions),
         custom_slug=spec.custom_slug or None,
         allow_multiple_places_per_guest=spec.allow_multiple_places_per_guest,
+        allow_member_choice=spec.allow_member_choice,
     )
 
 
@@ -95,13 +96,16 @@ def spec_to_pb(spec: EventTypeSpec) -> pb.EventTypeSpec:
         date_exceptions=sorted(d.isoformat() for d in spec.rules.date_exceptions),
         custom_slug=spec.custom_slug or "",
         allow_multiple_places_per_guest=spec.allow_multiple_places_per_guest,
+        allow_member_choice=spec.allow_member_choice,
     )
 
 
 def event_type_to_pb(event_type: EventType) -> pb.EventType:
     return pb.EventType(
         id=str(event_type.id),
-        provider_id=str(event_type.provider_id),
+        provider_id=str(event_type.provider_id) if event_type.provider_id else "",
+        team_id=str(event_type.team_id) if event_type.team_id else "",
+        organisation_id=str(event_type.organisation_id) if event_type.organisation_id else "",
         spec=spec_to_pb(event_type.spec),
         slug=event_type.slug,
         active=event_type.active,
@@ -124,7 +128,10 @@ def public_to_pb(listing: PublicListing) -> pb.PublicEventType:
         capacity=spec.capacity,
         minimum_notice_minutes=spec.minimum_notice_minutes,
         booking_horizon_days=spec.booking_horizon_days,
-        provider_name=listing.provider_name,
+        provider_name=listing.owner_name,
+        members=[pb.TeamMember(provider_id=str(h.provider_id), name=h.name) for h in listing.hosts]
+        if event_type.team_id is not None and spec.allow_member_choice
+        else [],
     )
 
 
@@ -155,6 +162,7 @@ class EventTypeServicer(pb.EventTypeServiceBase):
                 actor=parse_actor(message.actor),
                 spec=spec_from_pb(message.spec),
                 provider_id=parse_optional_uuid(message.provider_id, "provider_id"),
+                team_id=parse_optional_uuid(message.team_id, "team_id"),
             )
         )
         return pb.EventTypeResponse(event_type=event_type_to_pb(event_type))
@@ -178,6 +186,7 @@ class EventTypeServicer(pb.EventTypeServiceBase):
                 limit=page_limit(message.limit, 20),
                 cursor=message.cursor or None,
                 provider_id=parse_optional_uuid(message.provider_id, "provider_id"),
+                team_id=parse_optional_uuid(message.team_id, "team_id"),
             )
         )
         return pb.ListEventTypesResponse(
@@ -228,6 +237,7 @@ class EventTypeServicer(pb.EventTypeServiceBase):
                 slug=message.slug,
                 start=parse_time(message.from_time, "from_time"),
                 end=parse_time(message.to_time, "to_time"),
+                member_id=parse_optional_uuid(message.member_id, "member_id"),
             )
         )
         return pb.ListSlotsResponse(
@@ -247,6 +257,7 @@ class EventTypeServicer(pb.EventTypeServiceBase):
                 slot_start=parse_time(message.slot_start, "slot_start"),
                 guest=_guest(message.guest),
                 idempotency_key=message.idempotency_key or None,
+                member_id=parse_optional_uuid(message.member_id, "member_id"),
             )
         )
         return pb.BookSlotResponse(

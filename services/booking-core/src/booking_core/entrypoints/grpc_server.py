@@ -33,14 +33,19 @@ from booking_core.domain.errors import (
     BookingError,
     BookingNotCancellable,
     BookingOverlap,
+    EmailTaken,
     GuestAlreadyBooked,
     IdempotencyKeyReused,
     InvalidArgument,
+    InvalidCredentials,
     NotFound,
     PermissionDenied,
+    SignInUnavailable,
     SlotFull,
     SlotUnavailable,
     SlugTaken,
+    TeamInUse,
+    TooManyAttempts,
     Unavailable,
 )
 from booking_core.domain.guests import Guest
@@ -68,6 +73,11 @@ _STATUS_OF: dict[type[BookingError], Status] = {
     SlotFull: Status.FAILED_PRECONDITION,
     GuestAlreadyBooked: Status.ALREADY_EXISTS,
     SlugTaken: Status.ALREADY_EXISTS,
+    EmailTaken: Status.ALREADY_EXISTS,
+    TeamInUse: Status.FAILED_PRECONDITION,
+    InvalidCredentials: Status.UNAUTHENTICATED,
+    TooManyAttempts: Status.RESOURCE_EXHAUSTED,
+    SignInUnavailable: Status.UNAVAILABLE,
     Unavailable: Status.UNAVAILABLE,
 }
 _call_method: ContextVar[str] = ContextVar("call_method", default="?")
@@ -143,7 +153,11 @@ def rpc(
         try:
             return await method(self, message)
         except BookingError as exc:
-            raise error(_STATUS_OF.get(type(exc), Status.INTERNAL), exc.code, exc.message) from None
+            metadata = (
+                {"retryAfter": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else None
+            )
+            status = _STATUS_OF.get(type(exc), Status.INTERNAL)
+            raise error(status, exc.code, exc.message, metadata) from None
         except GRPCError:
             raise
         except Exception:
@@ -176,10 +190,14 @@ def parse_actor(message: pb.Actor | None) -> Actor:
     if message is None:
         raise InvalidArgument("actor", "is required")
     kind, value = betterproto2.which_one_of(message, "identity")
+    user_id = parse_optional_uuid(message.user_id, "actor.user_id")
     if kind == "customer_id":
         return Actor.customer(parse_uuid(str(value), "actor.customer_id"))
     if kind == "provider_id":
-        return Actor.provider(parse_uuid(str(value), "actor.provider_id"))
+        return Actor.provider(parse_uuid(str(value), "actor.provider_id"), user_id=user_id)
+    if kind == "admin_organisation_id":
+        organisation = parse_uuid(str(value), "actor.admin_organisation_id")
+        return Actor.admin(organisation, user_id=user_id)
     if kind == "service" and value:
         return Actor.trusted_service(str(value))
     if kind == "guest" and value is True:
@@ -225,12 +243,13 @@ def guest_to_pb(guest: Guest) -> pb.Guest:
 
 
 def event_to_pb(event: LoggedEvent) -> pb.Event:
-    """Map a logged event to its protobuf message (``data_json`` is the envelope's data)."""
+    """Map a logged event to its protobuf message (``data_json`` is the envelope's data).
+    A public channel's event names no booking: anyone may read those."""
     return pb.Event(
         id=event.id,
         type=event.type,
         occurred_at=event.occurred_at,
-        booking_id=str(event.booking_id),
+        booking_id="" if event.channel else str(event.booking_id),
         provider_id=str(event.provider_id) if event.provider_id else "",
         customer_id=str(event.customer_id) if event.customer_id else "",
         data_json=json.dumps(event.data, separators=(",", ":")),
@@ -307,7 +326,12 @@ class BookingServicer(pb.BookingServiceBase):
         self, message: pb.RegisterProviderRequest
     ) -> pb.RegisterProviderResponse:
         provider = await self.service.register_provider(
-            commands.RegisterProvider(parse_actor(message.actor), message.name, message.time_zone)
+            commands.RegisterProvider(
+                parse_actor(message.actor),
+                message.name,
+                message.time_zone,
+                parse_optional_uuid(message.organisation_id, "organisation_id"),
+            )
         )
         return pb.RegisterProviderResponse(
             provider=pb.Provider(
@@ -315,6 +339,7 @@ class BookingServicer(pb.BookingServiceBase):
                 name=provider.name,
                 time_zone=provider.time_zone,
                 created_at=provider.created_at,
+                organisation_id=str(provider.organisation_id) if provider.organisation_id else "",
             )
         )
 
@@ -374,6 +399,32 @@ class BookingServicer(pb.BookingServiceBase):
             commands.MarkEventPublished(parse_actor(message.actor), message.event_id)
         )
         return pb.MarkEventPublishedResponse()
+
+    @rpc
+    async def search_bookings(self, message: pb.SearchBookingsRequest) -> pb.SearchBookingsResponse:
+        statuses = {
+            pb.BookingStatus.CONFIRMED: BookingStatus.CONFIRMED,
+            pb.BookingStatus.CANCELLED: BookingStatus.CANCELLED,
+        }
+        page = await self.service.search_bookings(
+            commands.SearchBookings(
+                actor=parse_actor(message.actor),
+                filters=commands.BookingFilters(
+                    provider_id=parse_optional_uuid(message.provider_id, "provider_id"),
+                    team_id=parse_optional_uuid(message.team_id, "team_id"),
+                    event_type_id=parse_optional_uuid(message.event_type_id, "event_type_id"),
+                    status=statuses.get(message.status),
+                    start_from=message.from_time.astimezone(UTC) if message.from_time else None,
+                    start_to=message.to_time.astimezone(UTC) if message.to_time else None,
+                    guest_email=message.guest_email or None,
+                ),
+                limit=page_limit(message.limit, 50),
+                cursor=message.cursor or None,
+            )
+        )
+        return pb.SearchBookingsResponse(
+            bookings=[booking_to_pb(b) for b in page.bookings], next_cursor=page.next_cursor or ""
+        )
 
 
 _CLAIM_OUTCOMES = {

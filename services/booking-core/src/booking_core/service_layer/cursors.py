@@ -80,3 +80,22 @@ class CursorCodec:
         ):
             raise InvalidArgument("cursor", "belongs to another list")
         return _EPOCH + int(micros) * _MICROSECOND, UUID(hex=booking_hex)
+
+
+def encode_keyset(at: datetime, row_id: UUID) -> str:
+    """A plain keyset cursor ``(time, id)`` for lists whose query is scoped to the caller
+    anyway (event types, users, teams, an organisation's bookings): tampering with it
+    only moves the page start."""
+    micros = (at - _EPOCH) // _MICROSECOND
+    return _b64(f"k1|{micros}|{row_id.hex}".encode())
+
+
+def decode_keyset(cursor: str) -> tuple[datetime, UUID]:
+    """The ``(time, id)`` of ``encode_keyset``; raises ``InvalidArgument("cursor", ...)``."""
+    try:
+        version, micros, hex_id = _unb64(cursor).decode().split("|")
+        if version != "k1":
+            raise ValueError
+        return _EPOCH + int(micros) * _MICROSECOND, UUID(hex=hex_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidArgument("cursor", "is not a valid cursor") from None

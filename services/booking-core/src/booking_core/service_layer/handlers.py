@@ -48,11 +48,14 @@ from booking_core.domain.model import (
     validate_slot,
 )
 
-from .cursors import CursorCodec
-from .ports import Clock, DuplicateIdempotencyKey, EventPublisher, UnitOfWorkFactory
-from .slot_events import availability_event
+from .audit import audit_entry
+from .cursors import CursorCodec, decode_keyset, encode_keyset
+from .event_type_ports import EventTypesUnitOfWorkFactory
+from .ports import Clock, DuplicateIdempotencyKey, EventPublisher
+from .slot_events import release_place
 
 MAX_PAGE_SIZE = 100
+MAX_SEARCH_PAGE_SIZE = 500
 MAX_EVENTS_PAGE_SIZE = 1000
 # Deliberately loose (RFC 5321 allows far more than any regex checks well): one
 # "@", no spaces, a dot in the domain.
@@ -95,7 +98,8 @@ class BookingService:
 
     def __init__(
         self,
-        uow_factory: UnitOfWorkFactory,
+        # The whole transaction: cancelling a place of a slot gives the place back.
+        uow_factory: EventTypesUnitOfWorkFactory,
         publisher: EventPublisher,
         clock: Clock,
         cursors: CursorCodec,
@@ -233,11 +237,36 @@ class BookingService:
             await uow.reminders.cancel(booking.id)
             uow.append_event(self.event(BOOKING_CANCELLED, booking))
             if booking.event_type_id is not None:  # a place of a slot: give it back
-                state = await uow.slots.release(booking.event_type_id, booking.start_time)
-                uow.append_event(availability_event(state, booking))
+                uow.append_event(await release_place(uow, booking))
+            await uow.audit.record(
+                audit_entry(
+                    cmd.actor, "booking.cancelled", booking, {"reason": booking.cancel_reason}
+                )
+            )
             events = await uow.commit()
         self._publisher.publish_committed(events)
         return booking
+
+    async def search_bookings(self, cmd: commands.SearchBookings) -> BookingPage:
+        """One page of an organisation's bookings with filters (admins only), ascending by
+        ``(start_time, id)``. Raises ``PermissionDenied`` and ``InvalidArgument`` (limit,
+        cursor, a range that ends before it starts)."""
+        if not cmd.actor.is_admin:
+            raise PermissionDenied("only an admin searches an organisation's bookings")
+        assert cmd.actor.organisation_id is not None
+        if not 1 <= cmd.limit <= MAX_SEARCH_PAGE_SIZE:
+            raise InvalidArgument("limit", f"must be between 1 and {MAX_SEARCH_PAGE_SIZE}")
+        f = cmd.filters
+        if f.start_from and f.start_to and f.start_to <= f.start_from:
+            raise InvalidArgument("to_time", "must be after from_time")
+        after = decode_keyset(cmd.cursor) if cmd.cursor else None
+        async with self._uow() as uow:
+            rows = await uow.bookings.search(
+                cmd.actor.organisation_id, f, after=after, limit=cmd.limit + 1
+            )
+        page = rows[: cmd.limit]
+        more = len(rows) > cmd.limit
+        return BookingPage(page, encode_keyset(page[-1].start_time, page[-1].id) if more else None)
 
     async def register_provider(self, cmd: commands.RegisterProvider) -> Provider:
         """Register a provider (services only). ``time_zone`` must be an IANA name."""
@@ -249,7 +278,7 @@ class BookingService:
             ZoneInfo(time_zone)
         except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory, too long
             raise InvalidArgument("time_zone", "must be an IANA time zone name") from None
-        provider = Provider(uuid.uuid4(), name, time_zone, self._clock())
+        provider = Provider(uuid.uuid4(), name, time_zone, self._clock(), cmd.organisation_id)
         async with self._uow() as uow:
             await uow.directory.add_provider(provider)
             await uow.commit()

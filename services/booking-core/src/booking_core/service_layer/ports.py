@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 from uuid import UUID
 
+from booking_core.domain.audit import AuditEntry, LoggedAuditEntry
+from booking_core.domain.commands import BookingFilters
 from booking_core.domain.model import (
     Booking,
     Customer,
@@ -19,6 +20,8 @@ from booking_core.domain.model import (
     Provider,
     Reminder,
 )
+
+from .identity_ports import TeamRepository
 
 
 class BookingRepository(Protocol):
@@ -49,6 +52,17 @@ class BookingRepository(Protocol):
         """One page ordered by ``(start_time, id)``: ascending and ``>= now`` for
         upcoming, descending and ``< now`` for past, strictly after ``after``."""
 
+    async def search(
+        self,
+        organisation_id: UUID,
+        filters: BookingFilters,
+        *,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> list[Booking]:
+        """The organisation's bookings matching ``filters``, ascending by
+        ``(start_time, id)``, strictly after ``after``."""
+
 
 class ReminderRepository(Protocol):
     async def add(self, reminder: Reminder) -> None: ...
@@ -66,6 +80,8 @@ class Directory(Protocol):
     """Providers and customers."""
 
     async def add_provider(self, provider: Provider) -> None: ...
+
+    async def provider(self, provider_id: UUID) -> Provider | None: ...
 
     async def add_customer_or_get(self, customer: Customer) -> tuple[Customer, bool]:
         """Insert, or return the customer already registered with that email
@@ -89,36 +105,31 @@ class EventLog(Protocol):
         """Record that the event reached Redis (no-op if it already had)."""
 
 
-@dataclass(frozen=True, slots=True)
-class SlotState:
-    """An event type slot's occupancy after a change, with what its slot.availability
-    event needs (the type's random slug and current capacity)."""
-
-    slug: str
-    capacity: int
-    booked: int
-
-    @property
-    def remaining(self) -> int:
-        return max(0, self.capacity - self.booked)
-
-
 class SlotOccupancy(Protocol):
-    """Places taken per event type slot (see the event-types context)."""
+    """Places taken per event type slot and hosting provider (see the event-types context)."""
 
-    async def take(
-        self, event_type_id: UUID, provider_id: UUID, start: datetime
-    ) -> SlotState | None:
-        """Take one place of the slot if one is left (``None`` when it is full), in the
-        transaction, serialized with every other write to the provider's calendar."""
+    async def take(self, event_type_id: UUID, provider_id: UUID, start: datetime) -> bool:
+        """Take one of the provider's places in the slot if one is left (False when they
+        are all taken), in the transaction, serialized with every other write to the
+        provider's calendar."""
 
-    async def release(self, event_type_id: UUID, start: datetime) -> SlotState:
-        """Give one place of the slot back, in the transaction."""
+    async def release(self, event_type_id: UUID, provider_id: UUID, start: datetime) -> None:
+        """Give one of the provider's places in the slot back, in the transaction."""
 
     async def booked_between(
         self, event_type_id: UUID, start: datetime, end: datetime
-    ) -> dict[datetime, int]:
-        """Places taken per slot start in ``[start, end)`` (slots with none omitted)."""
+    ) -> dict[tuple[datetime, UUID], int]:
+        """Places taken per (slot start, provider) for slots starting in ``[start, end)``."""
+
+
+class AuditLog(Protocol):
+    async def record(self, entry: AuditEntry) -> None:
+        """Append ``entry`` in the current transaction."""
+
+    async def list_page(
+        self, organisation_id: UUID, *, before_id: int | None, limit: int
+    ) -> list[LoggedAuditEntry]:
+        """The organisation's entries, newest first, with ``id < before_id``."""
 
 
 class UnitOfWork(Protocol):
@@ -138,6 +149,12 @@ class UnitOfWork(Protocol):
 
     @property
     def slots(self) -> SlotOccupancy: ...
+
+    @property
+    def teams(self) -> TeamRepository: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
 
     def append_event(self, event: NewEvent) -> None:
         """Stage an event; it is written, and gets its id, at ``commit()``."""
