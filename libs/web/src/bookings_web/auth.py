@@ -30,7 +30,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -43,11 +43,13 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from environs import Env
 from marshmallow.validate import Range
 
+from .jwks import JwksCache
 from .problems import AuthenticationFailed, ProblemError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-ALGORITHMS: Final = ("HS256", "RS256")
+# Accepted spellings -> PyJWT's names.
+ALGORITHMS: Final = {"HS256": "HS256", "RS256": "RS256", "EDDSA": "EdDSA"}
 MIN_HS256_SECRET_BYTES: Final = 32  # RFC 7518, section 3.2: key as long as the hash output
 MIN_RSA_KEY_BITS: Final = 2048  # RFC 7518, section 3.3
 CLAIMS_KEY: Final = "jwt_claims"  # aiohttp-jwt's request_property (it only takes a str)
@@ -59,44 +61,76 @@ class Role(enum.StrEnum):
 
     CUSTOMER = "customer"
     PROVIDER = "provider"
+    # A signed-in administrator of one organisation (tokens from POST /auth/login).
+    ADMIN = "admin"
 
 
 @dataclass(frozen=True, slots=True)
 class JwtSettings:
-    """How tokens are verified. ``key`` is the HS256 secret or the RS256 PEM public key."""
+    """How tokens are verified: ``key`` is the HS256 secret or the RS256 PEM public key;
+    with ``jwks_url`` the keys come from that JWK Set instead, chosen by ``kid``, and
+    ``algorithms`` lists what they may sign with (EdDSA, RS256)."""
 
     algorithm: str
     key: str
     issuer: str | None = None
     audience: str | None = None
     leeway_seconds: float = 10.0
+    jwks_url: str | None = None
+    algorithms: tuple[str, ...] = ()
+    # The key set is fetched again for an unknown kid at most this often (seconds).
+    jwks_min_refresh_seconds: float = 10.0
+
+    @property
+    def allowed_algorithms(self) -> tuple[str, ...]:
+        return self.algorithms or (self.algorithm,)
 
     @classmethod
     def from_env(cls, env: Env) -> JwtSettings:
-        """Read ``JWT_ALGORITHM``, ``JWT_SECRET`` / ``JWT_PUBLIC_KEY_FILE``, ``JWT_ISSUER``,
-        ``JWT_AUDIENCE``, ``JWT_LEEWAY_SECONDS``.
+        """Read ``JWT_ALGORITHM`` (``HS256``, ``RS256``, ``EdDSA``, or a list of the last
+        two), ``JWT_SECRET`` / ``JWT_PUBLIC_KEY_FILE`` / ``JWT_JWKS_URL`` (with
+        ``JWT_JWKS_MIN_REFRESH_SECONDS``), ``JWT_ISSUER``, ``JWT_AUDIENCE``,
+        ``JWT_LEEWAY_SECONDS``.
 
         Raises ``ValueError`` naming the setting for an unknown algorithm, an
         HS256 secret shorter than 32 bytes, or an unreadable, non-RSA or short
         RS256 public key.
         """
-        algorithm = env.str("JWT_ALGORITHM", "HS256").upper()
-        if algorithm not in ALGORITHMS:
-            raise ValueError('"JWT_ALGORITHM" must be HS256 or RS256')
+        names = [a.strip() for a in env.str("JWT_ALGORITHM", "HS256").split(",") if a.strip()]
+        algorithms = tuple(ALGORITHMS.get(a.upper(), a) for a in names)
+        if not algorithms or any(a not in ALGORITHMS.values() for a in algorithms):
+            raise ValueError(
+                '"JWT_ALGORITHM" must be HS256 or RS256 or EdDSA (several: RS256,EdDSA)'
+            )
+        if "HS256" in algorithms and len(algorithms) > 1:
+            raise ValueError('"JWT_ALGORITHM" cannot mix HS256 with public-key algorithms')
+        algorithm = algorithms[0]
+        jwks_url = env.str("JWT_JWKS_URL", "") or None
+        key = ""
         if algorithm == "HS256":
             key = env.str("JWT_SECRET", "")
             if len(key.encode()) < MIN_HS256_SECRET_BYTES:
                 raise ValueError(
                     f'"JWT_SECRET" must be at least {MIN_HS256_SECRET_BYTES} bytes for HS256'
                 )
-        else:
+            jwks_url = None
+        elif jwks_url is None:
+            if algorithms != ("RS256",):
+                raise ValueError('"JWT_JWKS_URL" is required for EdDSA')
             key = read_rsa_public_key(env.str("JWT_PUBLIC_KEY_FILE", ""))
+        elif not jwks_url.startswith(("http://", "https://")):
+            raise ValueError('"JWT_JWKS_URL" must be an http(s) URL')
         return cls(
             algorithm=algorithm,
             key=key,
             issuer=env.str("JWT_ISSUER", "") or None,
             audience=env.str("JWT_AUDIENCE", "") or None,
             leeway_seconds=env.float("JWT_LEEWAY_SECONDS", 10.0, validate=Range(min=0, max=300)),
+            jwks_url=jwks_url,
+            algorithms=algorithms,
+            jwks_min_refresh_seconds=env.float(
+                "JWT_JWKS_MIN_REFRESH_SECONDS", 10.0, validate=Range(min=0, max=3600)
+            ),
         )
 
 
@@ -118,17 +152,25 @@ def read_rsa_public_key(path: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The verified caller: ``customer_id`` is set for customers, ``provider_id`` for providers."""
+    """The verified caller: ``customer_id`` is set for customers, ``provider_id`` for
+    providers, ``organisation_id`` for admins (and for providers who signed in);
+    ``user_id`` for staff who signed in (``sub`` = ``user:<uuid>``)."""
 
     subject: str
     role: Role
     customer_id: str | None = None
     provider_id: str | None = None
+    organisation_id: str | None = None
+    user_id: str | None = None
 
     @property
     def owner_id(self) -> str:
-        """The customer or provider id the token speaks for."""
-        owner = self.customer_id if self.role is Role.CUSTOMER else self.provider_id
+        """The customer, provider or (admin) organisation id the token speaks for."""
+        owner = {
+            Role.CUSTOMER: self.customer_id,
+            Role.PROVIDER: self.provider_id,
+            Role.ADMIN: self.organisation_id,
+        }[self.role]
         assert owner is not None
         return owner
 
@@ -143,8 +185,20 @@ async def _verified(_request: web.Request) -> web.StreamResponse:
     return _VERIFIED
 
 
+def _uuid_claim(claims: dict[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    try:
+        return str(uuid.UUID(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
-    """Check the contract's claims on a verified payload; raises ``AuthenticationFailed``."""
+    """Check the contract's claims on a verified payload; raises ``AuthenticationFailed``.
+
+    ``role`` is customer (``customerId``), provider (``providerId``) or admin
+    (``organisationId``); a staff user's ``sub`` is ``user:<uuid>``.
+    """
     if not isinstance(claims.get("exp"), int | float):
         raise AuthenticationFailed('token has no "exp" claim')
     subject = claims.get("sub")
@@ -153,27 +207,35 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     try:
         role = Role(str(claims.get("role")))
     except ValueError:
-        raise AuthenticationFailed('token "role" must be customer or provider') from None
-    id_claim = "customerId" if role is Role.CUSTOMER else "providerId"
-    owner = claims.get(id_claim)
-    try:
-        owner = str(uuid.UUID(owner)) if isinstance(owner, str) else None
-    except ValueError:
-        owner = None
+        raise AuthenticationFailed('token "role" must be customer, provider or admin') from None
+    id_claim = {
+        Role.CUSTOMER: "customerId",
+        Role.PROVIDER: "providerId",
+        Role.ADMIN: "organisationId",
+    }[role]
+    owner = _uuid_claim(claims, id_claim)
     if owner is None:
         raise AuthenticationFailed(f'a {role} token needs a uuid "{id_claim}" claim')
+    kind, _, user = subject.partition(":")
+    user_id = _uuid_claim({"id": user}, "id") if kind == "user" else None
     if role is Role.CUSTOMER:
         return Principal(subject, role, customer_id=owner)
-    return Principal(subject, role, provider_id=owner)
+    organisation = _uuid_claim(claims, "organisationId")
+    if role is Role.PROVIDER:
+        return Principal(
+            subject, role, provider_id=owner, organisation_id=organisation, user_id=user_id
+        )
+    return Principal(subject, role, organisation_id=owner, user_id=user_id)
 
 
-def decode_claims(token: str, settings: JwtSettings) -> dict[str, Any]:
-    """Verify ``token`` with every rule and the leeway; raises ``AuthenticationFailed``."""
+def decode_claims(token: str, settings: JwtSettings, key: Any = None) -> dict[str, Any]:
+    """Verify ``token`` with every rule and the leeway (against ``key``, else the
+    configured one); raises ``AuthenticationFailed``."""
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
-            settings.key,
-            algorithms=[settings.algorithm],
+            key if key is not None else settings.key,
+            algorithms=list(settings.allowed_algorithms),
             issuer=settings.issuer,
             audience=settings.audience,
             leeway=settings.leeway_seconds,
@@ -204,13 +266,15 @@ def authentication_middleware(
     public_paths: Iterable[str] = (),
     allow_query_token: bool = False,
     is_public: Callable[[web.Request], bool] | None = None,
+    jwks: JwksCache | None = None,
 ) -> Any:
     """Middleware that sets ``request[PRINCIPAL_KEY]`` or raises ``AuthenticationFailed`` (401).
 
     ``public_paths`` are regular expressions matched (``re.fullmatch``) against
     the path; those requests, requests ``is_public`` says are public (by more
     than their path), CORS preflights (``OPTIONS``) and requests no route
-    matches (so they get their 404 or 405) pass unauthenticated.
+    matches (so they get their 404 or 405) pass unauthenticated. With ``jwks``
+    (``settings.jwks_url``), tokens are verified against that key set by ``kid``.
     """
     public = [re.compile(pattern) for pattern in public_paths]
     # aiohttp-jwt logs every rejected token with a traceback; we log one line instead.
@@ -223,14 +287,19 @@ def authentication_middleware(
         request[_TOKEN_KEY] = token
         return token
 
-    verify = JWTMiddleware(
-        settings.key,
-        request_property=CLAIMS_KEY,
-        credentials_required=True,
-        token_getter=token_getter,
-        algorithms=[settings.algorithm],
-        issuer=settings.issuer,
-        audience=settings.audience,
+    # With a key set, tokens are verified against it by kid (below) instead.
+    verify = (
+        JWTMiddleware(
+            settings.key,
+            request_property=CLAIMS_KEY,
+            credentials_required=True,
+            token_getter=token_getter,
+            algorithms=[settings.algorithm],
+            issuer=settings.issuer,
+            audience=settings.audience,
+        )
+        if jwks is None
+        else None
     )
 
     @web.middleware
@@ -246,6 +315,11 @@ def authentication_middleware(
         return await handler(request)
 
     async def verified_claims(request: web.Request) -> dict[str, Any]:
+        if jwks is not None:
+            token = bearer_token(request, allow_query_token=allow_query_token)
+            key, algorithm = await jwks.verify(token, settings.allowed_algorithms)
+            return decode_claims(token, replace(settings, algorithms=(algorithm,)), key.key)
+        assert verify is not None
         # aiohttp-jwt verifies in front of a stand-in handler, not around ours:
         # its frame, the token and the claims are gone before a long-lived
         # handler (WebSocket, SSE) starts, and our handler's own 401/403 errors

@@ -33,6 +33,8 @@ CODES: Final[Mapping[str, tuple[int, str]]] = {
     "SLOT_FULL": (409, "Slot full"),
     "GUEST_ALREADY_BOOKED": (409, "Guest already booked this slot"),
     "SLUG_TAKEN": (409, "Slug taken"),
+    "EMAIL_TAKEN": (409, "Email address taken"),
+    "TEAM_IN_USE": (409, "Team in use"),
     "IDEMPOTENCY_KEY_REUSED": (422, "Idempotency key reused"),
     "RATE_LIMITED": (429, "Too many requests"),
     "TOO_MANY_CONNECTIONS": (429, "Too many connections"),

@@ -10,17 +10,19 @@ from aiohttp import web
 from bookings_common.grpc import create_channel
 from bookings_web.auth import authentication_middleware
 from bookings_web.cors import enable_cors
+from bookings_web.jwks import jwks_cache
 from bookings_web.observability import HttpMetrics
 from bookings_web.problems import problem_middleware
 from swagger_ui import api_doc
 
-from . import event_type_views, keys, views
+from . import admin_views, auth_views, event_type_views, keys, views
 from .openapi import build_spec
 from .parsing import MAX_BODY_BYTES
 from .ratelimit import KeyedRateLimiter, rate_limit_middleware
 from .settings import Settings
 from .upstream import CoreClient
 from .upstream_event_types import EventTypesClient
+from .upstream_identity import IdentityClient
 
 DOCS_PREFIX: Final = "/docs"
 # Never authenticated; the first three are never rate-limited either (probes, scrapers).
@@ -31,6 +33,8 @@ PUBLIC_PATHS: Final = (
     "/dev/token",
     f"{DOCS_PREFIX}(/.*)?",
     "/public/.*",
+    "/auth/(login|refresh|logout)",
+    "/\\.well-known/jwks\\.json",
 )
 CORS_HEADERS: Final = ("Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID")
 CORS_EXPOSED: Final = (
@@ -52,6 +56,7 @@ async def core_channel(app: web.Application) -> AsyncIterator[None]:
     app[keys.EVENT_TYPES] = EventTypesClient(
         channel, deadline_seconds=settings.core_deadline_seconds
     )
+    app[keys.IDENTITY] = IdentityClient(channel, deadline_seconds=settings.core_deadline_seconds)
     yield
     channel.close()
 
@@ -59,6 +64,7 @@ async def core_channel(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings) -> web.Application:
     """The gateway application for ``settings`` (nothing connects until startup)."""
     metrics = HttpMetrics()
+    jwks = jwks_cache(settings.jwt)
     limiter = KeyedRateLimiter(
         settings.rate_limit_per_minute, max_keys=settings.rate_limit_max_keys
     )
@@ -67,7 +73,7 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[
             metrics.middleware,
             problem_middleware,
-            authentication_middleware(settings.jwt, public_paths=PUBLIC_PATHS),
+            authentication_middleware(settings.jwt, public_paths=PUBLIC_PATHS, jwks=jwks),
             rate_limit_middleware(limiter, settings.trusted_proxies, exempt_paths=UNLIMITED_PATHS),
         ],
     )
@@ -79,9 +85,13 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[keys.OPENAPI] = build_spec(development=settings.development)
     app.cleanup_ctx.append(core_channel)
+    if jwks is not None:
+        app.on_cleanup.append(lambda _app: jwks.close())
 
     app.add_routes(views.routes)
     app.add_routes(event_type_views.routes)
+    app.add_routes(auth_views.routes)
+    app.add_routes(admin_views.routes)
     app.router.add_get("/metrics", metrics.handler)
     if settings.development:
         app.router.add_post("/dev/token", views.dev_token)
@@ -93,6 +103,6 @@ def create_app(settings: Settings) -> web.Application:
         settings.cors_allowed_origins,
         allow_headers=CORS_HEADERS,
         expose_headers=CORS_EXPOSED,
-        allow_methods=("GET", "POST", "PATCH"),
+        allow_methods=("GET", "POST", "PATCH", "DELETE"),
     )
     return app

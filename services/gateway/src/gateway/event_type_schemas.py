@@ -166,11 +166,31 @@ def _event_type_fields(*, create: bool) -> dict[str, fields.Field[Any]]:
             metadata={"description": "Whether one email address may hold several places."},
             **default(False),
         ),
+        "allow_member_choice": StrictBoolean(
+            data_key="allowMemberChoice",
+            metadata={"description": "A team's event type: guests may pick the member."},
+            **default(False),
+        ),
+    }
+
+
+def _owner_fields() -> dict[str, fields.Field[Any]]:
+    return {
+        "provider_id": fields.UUID(
+            data_key="providerId",
+            metadata={"description": "Admins: the provider it belongs to (providers: omit)."},
+        ),
+        "team_id": fields.UUID(
+            data_key="teamId",
+            metadata={"description": "Admins: the team it belongs to instead of a provider."},
+        ),
     }
 
 
 # Body of POST /event-types.
-EventTypeRequest = StrictSchema.from_dict(_event_type_fields(create=True), name="EventTypeRequest")
+EventTypeRequest = StrictSchema.from_dict(
+    {**_event_type_fields(create=True), **_owner_fields()}, name="EventTypeRequest"
+)
 # Body of PATCH /event-types/{id} (JSON Merge Patch, RFC 7396).
 EventTypePatch = StrictSchema.from_dict(_event_type_fields(create=False), name="EventTypePatch")
 
@@ -185,7 +205,19 @@ class EventType(Schema):
     """An event type as its provider sees it."""
 
     id = fields.UUID(required=True)
-    provider_id = fields.UUID(required=True, data_key="providerId")
+    provider_id = fields.UUID(
+        required=True,
+        allow_none=True,
+        data_key="providerId",
+        metadata={"description": "Its provider; null for a team's."},
+    )
+    team_id = fields.UUID(
+        required=True,
+        allow_none=True,
+        data_key="teamId",
+        metadata={"description": "Its team (places per member); null for a provider's."},
+    )
+    organisation_id = fields.UUID(required=True, allow_none=True, data_key="organisationId")
     name = fields.String(required=True)
     description = fields.String(required=True)
     location = fields.String(required=True)
@@ -202,6 +234,7 @@ class EventType(Schema):
     allow_multiple_places_per_guest = fields.Boolean(
         required=True, data_key="allowMultiplePlacesPerGuest"
     )
+    allow_member_choice = fields.Boolean(required=True, data_key="allowMemberChoice")
     slug = fields.String(
         required=True,
         metadata={"description": "The random public slug (80 bits), fixed for life."},
@@ -232,9 +265,14 @@ class EventTypePage(Schema):
 
 
 class ListEventTypesQuery(StrictSchema):
-    """Query of ``GET /event-types``."""
+    """Query of ``GET /event-types``: a provider's own; an admin's organisation's (or one
+    provider's or team's of it)."""
 
-    cursor = fields.String(validate=Length(min=1, max=1024))
+    provider_id = fields.UUID(data_key="providerId")
+    team_id = fields.UUID(data_key="teamId")
+
+    # Keyset cursors are short; a bound keeps the request line under 8 KiB.
+    cursor = fields.String(validate=Length(min=1, max=256))
     limit = fields.Integer(strict=False, load_default=20, validate=Range(min=1, max=100))
 
 
@@ -251,8 +289,22 @@ class PublicEventType(Schema):
     capacity = fields.Integer(required=True)
     minimum_notice_minutes = fields.Integer(required=True, data_key="minimumNoticeMinutes")
     booking_horizon_days = fields.Integer(required=True, data_key="bookingHorizonDays")
-    provider_name = fields.String(required=True, data_key="providerName")
+    provider_name = fields.String(
+        required=True,
+        data_key="providerName",
+        metadata={"description": "The provider's name, or the team's."},
+    )
     booking_url = fields.String(required=True, data_key="bookingUrl")
+    members = fields.List(
+        fields.Nested(lambda: TeamMember()),
+        required=True,
+        metadata={"description": "A team's members guests may pick (empty otherwise)."},
+    )
+
+
+class TeamMember(Schema):
+    id = fields.UUID(required=True, metadata={"description": "Pass as memberId."})
+    name = fields.String(required=True)
 
 
 class PublicEventTypeEnvelope(Schema):
@@ -282,6 +334,9 @@ class SlotsQuery(StrictSchema):
             "description": "IANA zone to render start and end in (default: the event type's).",
             "example": "UTC",
         },
+    )
+    member_id = fields.UUID(
+        data_key="memberId", metadata={"description": "One team member's slots only."}
     )
 
 
@@ -325,6 +380,10 @@ class PublicBookingRequest(StrictSchema):
         data_key="idempotencyKey",
         validate=Length(min=1, max=255),
         metadata={"description": "Or send the Idempotency-Key header (not both, unless equal)."},
+    )
+    member_id = fields.UUID(
+        data_key="memberId",
+        metadata={"description": "A team's event type that allows it: the member to book."},
     )
 
 

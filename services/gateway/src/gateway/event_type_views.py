@@ -66,21 +66,30 @@ def _respond(
 
 
 @routes.post("/event-types")
-@roles(Role.PROVIDER)
+@roles(Role.PROVIDER, Role.ADMIN)
 async def create_event_type(request: web.Request) -> web.Response:
     """201 ``{"eventType"}`` + ``Location``: a new event type of the calling provider."""
     body = await read_json(request, _create)
-    event_type = await request.app[keys.EVENT_TYPES].create(principal(request), spec_to_pb(body))
+    event_type = await request.app[keys.EVENT_TYPES].create(
+        principal(request),
+        spec_to_pb(body),
+        provider_id=str(body.get("provider_id") or ""),
+        team_id=str(body.get("team_id") or ""),
+    )
     return _respond(request, event_type, 201)
 
 
 @routes.get("/event-types")
-@roles(Role.PROVIDER)
+@roles(Role.PROVIDER, Role.ADMIN)
 async def list_event_types(request: web.Request) -> web.Response:
     """200 ``{"items", "nextCursor"}``: the provider's event types, oldest first."""
     query = read_query(request, _list)
     reply = await request.app[keys.EVENT_TYPES].list_page(
-        principal(request), cursor=query.get("cursor"), limit=query["limit"]
+        principal(request),
+        cursor=query.get("cursor"),
+        limit=query["limit"],
+        provider_id=str(query.get("provider_id") or ""),
+        team_id=str(query.get("team_id") or ""),
     )
     base = _base_url(request)
     return web.json_response(
@@ -94,7 +103,7 @@ async def list_event_types(request: web.Request) -> web.Response:
 
 
 @routes.get("/event-types/{id}")
-@roles(Role.PROVIDER)
+@roles(Role.PROVIDER, Role.ADMIN)
 async def get_event_type(request: web.Request) -> web.Response:
     """200 ``{"eventType"}``; 404 when it is not the caller's."""
     client = request.app[keys.EVENT_TYPES]
@@ -102,7 +111,7 @@ async def get_event_type(request: web.Request) -> web.Response:
 
 
 @routes.patch("/event-types/{id}")
-@roles(Role.PROVIDER)
+@roles(Role.PROVIDER, Role.ADMIN)
 async def update_event_type(request: web.Request) -> web.Response:
     """200 ``{"eventType"}``: the fields present changed (JSON Merge Patch, RFC 7396)."""
     event_type_id = _event_type_id(request)
@@ -114,7 +123,7 @@ async def update_event_type(request: web.Request) -> web.Response:
 
 
 @routes.post("/event-types/{id}/deactivate")
-@roles(Role.PROVIDER)
+@roles(Role.PROVIDER, Role.ADMIN)
 async def deactivate_event_type(request: web.Request) -> web.Response:
     """200 ``{"eventType"}`` with ``active: false``; its bookings stay, its link is 404."""
     client = request.app[keys.EVENT_TYPES]
@@ -123,7 +132,7 @@ async def deactivate_event_type(request: web.Request) -> web.Response:
 
 
 @routes.post("/event-types/{id}/activate")
-@roles(Role.PROVIDER)
+@roles(Role.PROVIDER, Role.ADMIN)
 async def activate_event_type(request: web.Request) -> web.Response:
     """200 ``{"eventType"}`` with ``active: true``."""
     client = request.app[keys.EVENT_TYPES]
@@ -160,10 +169,14 @@ async def public_slots(request: web.Request) -> web.Response:
     slug = _slug(request)
     query = read_query(request, _slots_query)
     start: datetime = query.get("from_time") or datetime.now(UTC)
-    end: datetime = query.get("to_time") or start + DEFAULT_SLOT_RANGE
     if "time_zone" in query:
         _zone(query["time_zone"], "UTC")  # a bad zone is a 400 before any call
-    reply = await request.app[keys.EVENT_TYPES].slots(slug, start, end)
+    try:
+        end = query.get("to_time") or start + DEFAULT_SLOT_RANGE
+    except OverflowError:
+        raise ValidationFailed([FieldError("from", "too far in the future")]) from None
+    member = str(query.get("member_id") or "")
+    reply = await request.app[keys.EVENT_TYPES].slots(slug, start, end, member)
     event_type = reply.event_type
     zone = _zone(query.get("time_zone"), event_type.time_zone if event_type else "UTC")
     slots = [
@@ -210,6 +223,7 @@ async def public_book(request: web.Request) -> web.Response:
             special_requests=body.get("special_requests", ""),
         ),
         idempotency_key(request, body.get("idempotency_key")),
+        str(body.get("member_id") or ""),
     )
     booking = reply.booking
     if booking is None or not booking.reference:

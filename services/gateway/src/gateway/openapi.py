@@ -12,7 +12,7 @@ from typing import Any, Final
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from . import openapi_event_types, schemas
+from . import openapi_event_types, openapi_identity, schemas
 from .openapi_common import HEADERS, json_content, operation, problem_responses
 
 _SCHEMAS: Final = {
@@ -53,8 +53,8 @@ def build_spec(*, development: bool, version: str = "1.0.0") -> dict[str, Any]:
         info={
             "description": (
                 "Bookings for service providers and their customers. Authenticate with a "
-                "JWT bearer token (role customer or provider). Errors are RFC 9457 "
-                "problem+json with a stable `code`."
+                "JWT bearer token (role customer, provider or admin; staff sign in at "
+                "POST /auth/login). Errors are RFC 9457 problem+json with a stable `code`."
             )
         },
         security=[{"bearerAuth": []}],
@@ -62,7 +62,8 @@ def build_spec(*, development: bool, version: str = "1.0.0") -> dict[str, Any]:
     spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
-    for name, schema in {**_SCHEMAS, **openapi_event_types.SCHEMAS}.items():
+    parts = {**_SCHEMAS, **openapi_event_types.SCHEMAS, **openapi_identity.SCHEMAS}
+    for name, schema in parts.items():
         spec.components.schema(name, schema=schema)
     for name, header in HEADERS.items():
         spec.components.header(name, header)
@@ -244,4 +245,5 @@ def build_spec(*, development: bool, version: str = "1.0.0") -> dict[str, Any]:
             },
         )
     openapi_event_types.add_paths(spec)
+    openapi_identity.add_paths(spec)
     return spec.to_dict()

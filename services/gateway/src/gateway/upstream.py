@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
-from bookings_common.grpc import error_reason, is_serving
+from bookings_common.grpc import error_metadata, error_reason, is_serving
 from bookings_common.logging import get_logger
 from bookings_proto.bookings import v1 as pb
 from bookings_web.auth import Principal
@@ -55,6 +55,10 @@ _DOMAIN_REASONS: Final = frozenset(
         "SLOT_FULL",
         "GUEST_ALREADY_BOOKED",
         "SLUG_TAKEN",
+        "EMAIL_TAKEN",
+        "TEAM_IN_USE",
+        "UNAUTHENTICATED",
+        "RATE_LIMITED",
     }
 )
 # A proto field path: snake_case names, an optional [index] each, joined by dots.
@@ -95,7 +99,9 @@ def problem_from_grpc(exc: GRPCError, renames: Mapping[str, str] | None = None) 
         return ValidationFailed([FieldError("body", message or "invalid request")])
     reason = error_reason(exc)
     if reason in _DOMAIN_REASONS:
-        return ProblemError(reason, message)
+        retry = error_metadata(exc).get("retryAfter", "")
+        headers = {"Retry-After": retry} if retry.isdigit() else None
+        return ProblemError(reason, message, headers=headers)
     if exc.status in _STATUS_CODES:
         return ProblemError(_STATUS_CODES[exc.status], message or exc.status.name)
     if exc.status in (Status.UNAVAILABLE, Status.CANCELLED, Status.RESOURCE_EXHAUSTED):

@@ -56,6 +56,7 @@ def spec_to_pb(body: Mapping[str, Any]) -> pb.EventTypeSpec:
         date_exceptions=list(body.get("date_exceptions", [])),
         custom_slug=body.get("custom_slug") or "",
         allow_multiple_places_per_guest=body.get("allow_multiple_places_per_guest", False),
+        allow_member_choice=body.get("allow_member_choice", False),
     )
 
 
@@ -82,7 +83,9 @@ def event_type_data(event_type: pb.EventType | None, base_url: str) -> dict[str,
     public_slug = spec.custom_slug or event_type.slug
     return {
         "id": event_type.id,
-        "provider_id": event_type.provider_id,
+        "provider_id": event_type.provider_id or None,
+        "team_id": event_type.team_id or None,
+        "organisation_id": event_type.organisation_id or None,
         "name": spec.name,
         "description": spec.description,
         "location": spec.location,
@@ -104,6 +107,7 @@ def event_type_data(event_type: pb.EventType | None, base_url: str) -> dict[str,
         ],
         "date_exceptions": list(spec.date_exceptions),
         "allow_multiple_places_per_guest": spec.allow_multiple_places_per_guest,
+        "allow_member_choice": spec.allow_member_choice,
         "slug": event_type.slug,
         "custom_slug": spec.custom_slug or None,
         "booking_url": booking_url(base_url, public_slug),
@@ -130,6 +134,7 @@ def public_event_type_data(event_type: pb.PublicEventType | None, base_url: str)
         "booking_horizon_days": event_type.booking_horizon_days,
         "provider_name": event_type.provider_name,
         "booking_url": booking_url(base_url, event_type.custom_slug or event_type.slug),
+        "members": [{"id": m.provider_id, "name": m.name} for m in event_type.members],
     }
 
 
@@ -143,10 +148,19 @@ class EventTypesClient:
     async def _call(call: Awaitable[T]) -> T:
         return await call_core(call, FIELD_RENAMES)
 
-    async def create(self, principal: Principal, spec: pb.EventTypeSpec) -> pb.EventType | None:
+    async def create(
+        self,
+        principal: Principal,
+        spec: pb.EventTypeSpec,
+        *,
+        provider_id: str = "",
+        team_id: str = "",
+    ) -> pb.EventType | None:
         reply = await self._call(
             self._stub.create_event_type(
-                pb.CreateEventTypeRequest(actor=actor(principal), spec=spec)
+                pb.CreateEventTypeRequest(
+                    actor=actor(principal), spec=spec, provider_id=provider_id, team_id=team_id
+                )
             )
         )
         return reply.event_type
@@ -160,11 +174,23 @@ class EventTypesClient:
         return reply.event_type
 
     async def list_page(
-        self, principal: Principal, *, cursor: str | None, limit: int
+        self,
+        principal: Principal,
+        *,
+        cursor: str | None,
+        limit: int,
+        provider_id: str = "",
+        team_id: str = "",
     ) -> pb.ListEventTypesResponse:
         return await self._call(
             self._stub.list_event_types(
-                pb.ListEventTypesRequest(actor=actor(principal), cursor=cursor or "", limit=limit)
+                pb.ListEventTypesRequest(
+                    actor=actor(principal),
+                    cursor=cursor or "",
+                    limit=limit,
+                    provider_id=provider_id,
+                    team_id=team_id,
+                )
             )
         )
 
@@ -205,10 +231,14 @@ class EventTypesClient:
         )
         return reply.event_type
 
-    async def slots(self, slug: str, start: datetime, end: datetime) -> pb.ListSlotsResponse:
+    async def slots(
+        self, slug: str, start: datetime, end: datetime, member_id: str = ""
+    ) -> pb.ListSlotsResponse:
         return await self._call(
             self._stub.list_slots(
-                pb.ListSlotsRequest(actor=GUEST, slug=slug, from_time=start, to_time=end)
+                pb.ListSlotsRequest(
+                    actor=GUEST, slug=slug, from_time=start, to_time=end, member_id=member_id
+                )
             )
         )
 
@@ -218,6 +248,7 @@ class EventTypesClient:
         slot_start: datetime,
         guest: pb.Guest,
         idempotency_key: str | None,
+        member_id: str = "",
     ) -> pb.BookSlotResponse:
         return await self._call(
             self._stub.book_slot(
@@ -227,6 +258,7 @@ class EventTypesClient:
                     slot_start=slot_start,
                     guest=guest,
                     idempotency_key=idempotency_key or "",
+                    member_id=member_id,
                 )
             )
         )

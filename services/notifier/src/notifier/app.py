@@ -14,6 +14,7 @@ from bookings_common.grpc import create_channel
 from bookings_common.logging import get_logger
 from bookings_web.auth import authentication_middleware
 from bookings_web.cors import enable_cors
+from bookings_web.jwks import jwks_cache
 from bookings_web.observability import HttpMetrics
 from bookings_web.problems import problem_middleware
 from prometheus_client import CollectorRegistry
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> web.Application:
     """The notifier application for ``settings`` (nothing connects until startup)."""
     registry = CollectorRegistry()
     http_metrics = HttpMetrics(registry)
+    jwks = jwks_cache(settings.jwt)
     metrics = NotifierMetrics(registry)
     app = web.Application(
         middlewares=[
@@ -78,6 +80,7 @@ def create_app(settings: Settings) -> web.Application:
                 public_paths=PUBLIC_PATHS,
                 allow_query_token=True,
                 is_public=views.is_public_websocket,
+                jwks=jwks,
             ),
         ],
     )
@@ -90,6 +93,8 @@ def create_app(settings: Settings) -> web.Application:
     )
     app.cleanup_ctx.append(core_channel)
     app.cleanup_ctx.append(event_listener)
+    if jwks is not None:
+        app.on_cleanup.append(lambda _app: jwks.close())
     app.on_shutdown.append(close_connections)
 
     app.add_routes(views.routes)
