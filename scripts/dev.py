@@ -91,6 +91,11 @@ def main() -> None:
     notifiers = os.environ.get("NOTIFIER_A_PORT", "8090"), os.environ.get("NOTIFIER_B_PORT", "8091")
     # As the Procfile gives the gateway: the environment, else the gateway's own address.
     public = os.environ.get("PUBLIC_BASE_URL") or f"http://localhost:{gateway}"
+    admin_password = (
+        f"password {demo['adminPassword']}  (shown this once: note it)"
+        if "adminPassword" in demo
+        else "(its password was shown when it was created; `make user` adds another)"
+    )
     print(
         f"""
   REST API      http://localhost:{gateway}   (Swagger UI: http://localhost:{gateway}/docs)
@@ -100,6 +105,7 @@ def main() -> None:
   metrics       http://localhost:{gateway}/metrics  :{notifiers[0]}/metrics  :{notifiers[1]}/metrics
                 worker :9191/metrics
 
+  demo admin     {demo["adminEmail"]}  {admin_password}
   demo provider  {demo["providerId"]}
   demo customer  {demo["customerId"]}
   demo event type "Intro call": {public}/book/{demo["eventTypeCustomSlug"]}

@@ -318,6 +318,35 @@ async def test_the_readme_event_type_walkthrough_works_as_written(system: DevSys
         await watcher.wait()
 
 
+@pytest.mark.timeout(120)
+async def test_the_readme_admin_walkthrough_works_as_written(system: DevSystem) -> None:
+    printed = re.search(
+        r"demo admin +admin@demo\.example +password (\S+)", system.log_path.read_text()
+    )
+    assert printed is not None, "make dev prints the new admin's password once"
+    done = await asyncio.to_thread(
+        subprocess.run,
+        ["bash", "-euo", "pipefail", "-c", readme_block("admin-walkthrough", system)],
+        cwd=ROOT,
+        env={**os.environ, **system.env, "ADMIN_PASSWORD": printed.group(1)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    tokens, bookings = json_values(done.stdout)
+    assert tokens["tokenType"] == "Bearer" and tokens["expiresIn"] == 900
+    (booking,) = bookings["items"]
+    assert booking["guest"]["firstName"] == "Grace" and booking["eventTypeId"]
+    async with aiohttp.ClientSession() as session:
+        auth = {"Authorization": f"Bearer {tokens['accessToken']}"}
+        async with session.get(f"{system.url('gateway')}/admin/users", headers=auth) as response:
+            users = (await response.json())["items"]
+    members = {u["providerId"] for u in users if u["role"] == "provider"}
+    assert booking["providerId"] in members and len(members) == 2
+
+
 async def test_every_process_stops_on_sigterm_within_ten_seconds(system: DevSystem) -> None:
     pids = system.pids()
     assert len(pids) == 5
