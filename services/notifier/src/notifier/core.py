@@ -9,6 +9,8 @@ Each call has the ``CORE_DEADLINE_SECONDS`` deadline; failures raise
 from __future__ import annotations
 
 import json
+import time
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Final
 
@@ -22,6 +24,8 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 
 PAGE_SIZE: Final = 1000  # booking-core's largest ListEvents page
+CHANNEL_CACHE_SECONDS: Final = 30.0
+CHANNEL_CACHE_SIZE: Final = 10_000
 NOTIFIER_ACTOR: Final = pb.Actor(service="notifier")
 
 
@@ -47,6 +51,7 @@ class CoreEvents:
         self._channel = channel
         self._stub = pb.BookingServiceStub(channel, timeout=deadline_seconds)
         self._event_types = pb.EventTypeServiceStub(channel, timeout=deadline_seconds)
+        self._channels: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
 
     async def head_id(self) -> int:
         """The highest committed event id (0 for an empty log)."""
@@ -73,7 +78,31 @@ class CoreEvents:
 
     async def event_type_channel(self, slug: str) -> str:
         """The public channel of the active event type with this (random or custom) slug;
-        raises ``UnknownChannel`` or ``CoreUnavailable``."""
+        raises ``UnknownChannel`` or ``CoreUnavailable``. Answers (unknown slugs too) are
+        kept for ``CHANNEL_CACHE_SECONDS``, so reconnecting guests and floods of made-up
+        slugs cost booking-core one call per slug and period."""
+        key = slug.lower()
+        now = time.monotonic()
+        cached = self._channels.get(key)
+        if cached is not None and now - cached[1] < CHANNEL_CACHE_SECONDS:
+            if cached[0] is None:
+                raise UnknownChannel(slug)
+            return cached[0]
+        try:
+            channel = await self._resolve(slug)
+        except UnknownChannel:
+            self._remember(key, None, now)
+            raise
+        self._remember(key, channel, now)
+        return channel
+
+    def _remember(self, key: str, channel: str | None, now: float) -> None:
+        self._channels[key] = (channel, now)
+        self._channels.move_to_end(key)
+        while len(self._channels) > CHANNEL_CACHE_SIZE:
+            self._channels.popitem(last=False)
+
+    async def _resolve(self, slug: str) -> str:
         try:
             reply = await self._event_types.get_public_event_type(
                 pb.GetPublicEventTypeRequest(actor=NOTIFIER_ACTOR, slug=slug)

@@ -108,10 +108,10 @@ async def admit(
     app = request.app
     settings, metrics, registry = app[keys.SETTINGS], app[keys.METRICS], app[keys.REGISTRY]
     caller = principal(request) if slug is None else None
-    channel = await _public_channel(request, slug) if slug is not None else None
     if not origin_allowed(request, settings.cors_allowed_origins):
         metrics.rejected.labels("origin").inc()
         raise ProblemError("FORBIDDEN", "connections from this Origin are not allowed")
+    channel = await _public_channel(request, slug) if slug is not None else None
     connection = Connection(
         caller,
         transport,
