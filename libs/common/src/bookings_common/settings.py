@@ -118,3 +118,36 @@ def core_deadline(env: Env, name: str = "CORE_DEADLINE_SECONDS") -> float:
     if not 0 < value <= 300:
         raise ValueError(f'"{name}" must be more than 0 and at most 300 seconds')
     return value
+
+
+DEFAULT_MAIL_FROM = "Bookings <bookings@example.com>"
+
+
+def mail_from(env: Env, name: str = "MAIL_FROM") -> tuple[str, str]:
+    """Read the sender of booking mail as ``(display name, address)`` from an RFC 5322
+    mailbox (``Bookings <bookings@example.com>`` or a bare address); raises
+    ``ValueError`` naming the setting when it is not one address."""
+    from email.headerregistry import Address
+    from email.utils import getaddresses
+
+    raw: str = env.str(name, DEFAULT_MAIL_FROM)
+    found = getaddresses([raw])
+    display, address = found[0] if len(found) == 1 else ("", "")
+    try:
+        Address(display_name=display, addr_spec=address)
+    except (ValueError, IndexError):
+        address = ""
+    if not address or "@" not in address or any(c in raw for c in "\r\n"):
+        raise ValueError(f'"{name}" must be one email address, e.g. "{DEFAULT_MAIL_FROM}"')
+    return display, address
+
+
+def public_base_url(env: Env) -> str:
+    """``PUBLIC_BASE_URL``: an absolute http(s) URL, kept without a trailing slash."""
+    value: str = env.str("PUBLIC_BASE_URL", "http://localhost:8080").rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(
+            '"PUBLIC_BASE_URL" must be an absolute http(s) URL, e.g. https://book.example.com'
+        )
+    return value

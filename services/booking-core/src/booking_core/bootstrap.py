@@ -13,6 +13,7 @@ from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from bookings_common.events import BOOKING_CREATED
 from bookings_common.logging import get_logger
@@ -29,20 +30,28 @@ from grpclib.server import Server
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .adapters.invitations import render_invitation
+from .adapters.mail import SqlMailStore
+from .adapters.mail_dispatcher import MailDispatcher
 from .adapters.outbox import OutboxPublisher
 from .adapters.postgres import SqlUnitOfWork, create_engine
 from .adapters.reminder_scheduler import ReminderScheduler
 from .adapters.signing import TokenSigner
+from .domain import commands
+from .domain import event_type_commands as et_cmds
 from .domain.guests import ManageTokens
 from .domain.identity import Passwords
-from .domain.model import LoggedEvent
+from .domain.mail import MAIL_KIND_OF, Party
+from .domain.model import Actor, Booking, LoggedEvent
 from .entrypoints.event_types_grpc import EventTypeServicer
 from .entrypoints.grpc_server import BookingServicer, CallGuard
 from .entrypoints.identity_grpc import IdentityServicer, OrganisationServicer
+from .entrypoints.mail_grpc import MailServicer
 from .service_layer.cursors import CursorCodec
 from .service_layer.event_types import EventTypeService
 from .service_layer.handlers import BookingRules, BookingService
 from .service_layer.identity import IdentityService
+from .service_layer.mail import MailRules, MailService
 from .service_layer.organisations import OrganisationService
 from .service_layer.ports import Clock, EventPublisher
 from .settings import Settings
@@ -112,7 +121,8 @@ def build_identity_service(
 
 class WakingPublisher:
     """The outbox publisher, plus a wake-up of the reminder scheduler when a new
-    booking's reminder is due before the scheduler's next tick (so it fires on time)."""
+    booking's reminder is due before the scheduler's next tick (so it fires on time),
+    and of the mail dispatcher when an event sends mail (so it goes out at once)."""
 
     def __init__(
         self,
@@ -122,15 +132,21 @@ class WakingPublisher:
         lead: timedelta,
         tick: timedelta,
         clock: Clock = utc_now,
+        mail: MailDispatcher | None = None,
     ) -> None:
         self._outbox = outbox
         self._scheduler = scheduler
         self._lead = lead
         self._tick = tick
         self._clock = clock
+        self._mail = mail
 
     def publish_committed(self, events: Sequence[LoggedEvent]) -> None:
         self._outbox.publish_committed(events)
+        if self._mail is not None and any(
+            event.type in MAIL_KIND_OF and not event.channel for event in events
+        ):
+            self._mail.wake()
         soon = self._clock() + self._tick + self._lead
         for event in events:
             if event.type == BOOKING_CREATED and (
@@ -138,6 +154,39 @@ class WakingPublisher:
             ):
                 self._scheduler.wake()
                 return
+
+
+def build_mail_service(
+    engine: AsyncEngine,
+    settings: Settings,
+    bookings: BookingService,
+    event_types: EventTypeService,
+    clock: Clock = utc_now,
+) -> MailService:
+    """The mail use cases on PostgreSQL; visibility is the bookings' and guests' rules."""
+
+    async def get_booking(actor: Actor, booking_id: UUID) -> Booking:
+        return await bookings.get_booking(commands.GetBooking(actor, booking_id))
+
+    async def get_guest_booking(reference: str, token: str) -> Booking:
+        view = await event_types.get_guest_booking(
+            et_cmds.GetGuestBooking(Actor.guest(), reference, token)
+        )
+        return view.booking
+
+    name, address = settings.mail_from
+    return MailService(
+        store=SqlMailStore(engine),
+        clock=clock,
+        rules=MailRules(
+            sender=Party(address, name),
+            claim_lease=timedelta(seconds=settings.mail_claim_lease_seconds),
+        ),
+        render=render_invitation,
+        get_booking=get_booking,
+        get_guest_booking=get_guest_booking,
+        get_manage_token=event_types.get_manage_token,
+    )
 
 
 def _reflection_pool() -> DescriptorPool:
@@ -187,17 +236,26 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         horizon=timedelta(seconds=settings.reminder_horizon_seconds),
         redeliver_after=timedelta(seconds=settings.reminder_redelivery_seconds),
     )
+    mail = MailDispatcher(
+        engine,
+        broker,
+        utc_now,
+        redeliver_after=timedelta(seconds=settings.mail_redelivery_seconds),
+    )
     publisher = WakingPublisher(
         outbox,
         scheduler,
         lead=timedelta(seconds=settings.reminder_lead_seconds),
         tick=timedelta(seconds=settings.reminder_scheduler_interval_seconds),
+        mail=mail,
     )
     guard = CallGuard(settings.internal_token)
     bookings = build_service(engine, publisher, settings)
+    event_types = build_event_type_service(engine, publisher, settings, bookings)
     servicers: list[Any] = [  # grpclib's IServable and ICheckable
         BookingServicer(bookings, guard),
-        EventTypeServicer(build_event_type_service(engine, publisher, settings, bookings), guard),
+        EventTypeServicer(event_types, guard),
+        MailServicer(build_mail_service(engine, settings, bookings, event_types), guard),
         IdentityServicer(build_identity_service(engine, settings), guard),
         OrganisationServicer(OrganisationService(lambda: SqlUnitOfWork(engine), utc_now), guard),
     ]
@@ -219,6 +277,9 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         asyncio.create_task(
             scheduler.run(settings.reminder_scheduler_interval_seconds),
             name="reminder-scheduler",
+        ),
+        asyncio.create_task(
+            mail.run(settings.mail_dispatch_interval_seconds), name="mail-dispatch"
         ),
     ]
     try:

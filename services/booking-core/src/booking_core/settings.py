@@ -6,7 +6,15 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from bookings_common.settings import load_or_exit, port, postgres_url, redis_url, secret
+from bookings_common.settings import (
+    DEFAULT_MAIL_FROM,
+    load_or_exit,
+    mail_from,
+    port,
+    postgres_url,
+    redis_url,
+    secret,
+)
 from environs import Env
 from marshmallow.validate import Range
 
@@ -40,6 +48,12 @@ class Settings:
     jwt_secret: str = ""
     jwt_issuer: str = ""
     jwt_audience: str = ""
+    # Mail: the sender (display name, address), which also names the organizer of
+    # invitations for providers without a staff address, and the dispatcher.
+    mail_from: tuple[str, str] = ("Bookings", DEFAULT_MAIL_FROM.split("<")[1].rstrip(">"))
+    mail_dispatch_interval_seconds: float = 1.0
+    mail_redelivery_seconds: float = 900.0
+    mail_claim_lease_seconds: float = 120.0
 
     @classmethod
     def from_env(cls, env: Env) -> Settings:
@@ -102,6 +116,16 @@ class Settings:
             jwt_secret=jwt_secret,
             jwt_issuer=env.str("JWT_ISSUER", ""),
             jwt_audience=env.str("JWT_AUDIENCE", ""),
+            mail_from=mail_from(env),
+            mail_dispatch_interval_seconds=env.float(
+                "MAIL_DISPATCH_INTERVAL_SECONDS", 1.0, validate=Range(min=0, min_inclusive=False)
+            ),
+            mail_redelivery_seconds=env.float(
+                "MAIL_REDELIVERY_SECONDS", 900.0, validate=Range(min=0, min_inclusive=False)
+            ),
+            mail_claim_lease_seconds=env.float(
+                "MAIL_CLAIM_LEASE_SECONDS", 120.0, validate=Range(min=0, min_inclusive=False)
+            ),
         )
 
 

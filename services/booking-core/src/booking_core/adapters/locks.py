@@ -13,3 +13,5 @@ PROVIDER_LOCK_CLASS: Final = 0x626B
 # The two-key advisory locks that serialize the bookings of one team's event types:
 # (TEAM_LOCK_CLASS, hashtext(team id)); always taken before a provider's.
 TEAM_LOCK_CLASS: Final = 0x626C
+# The mail dispatcher's pass (pg_try_advisory_xact_lock: one replica at a time).
+MAIL_DISPATCH_LOCK: Final = 0x626B_0003

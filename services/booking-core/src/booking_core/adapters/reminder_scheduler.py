@@ -23,7 +23,6 @@ are made days ahead and get cancelled.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -35,19 +34,21 @@ from bookings_common.logging import get_logger
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from booking_core.service_layer.ports import Clock
 
+from .passes import PeriodicPass
 from .tables import reminders
 
 log = get_logger(__name__)
 DEFAULT_BATCH: Final = 500
 
 
-class ReminderScheduler:
+class ReminderScheduler(PeriodicPass):
     """A scheduling pass (``schedule_once``) and its loop (``run``); ``wake`` ends a wait."""
+
+    name = "reminders"
 
     def __init__(
         self,
@@ -64,13 +65,7 @@ class ReminderScheduler:
         self._clock = clock
         self._horizon = horizon
         self._redeliver_after = redeliver_after
-        self._batch = batch
-        self._wake = asyncio.Event()
-        self._redis_down = False
-
-    def wake(self) -> None:
-        """Run the next pass now (a reminder is due sooner than the next tick)."""
-        self._wake.set()
+        super().__init__(batch=batch)
 
     async def schedule_once(self) -> int:
         """Enqueue one batch of due-soon and lost reminders; return how many.
@@ -113,9 +108,7 @@ class ReminderScheduler:
                 .where(reminders.c.booking_id.in_([booking_id for booking_id, _ in rows]))
                 .values(state="enqueued", enqueued_at=now, attempts=reminders.c.attempts + 1)
             )
-        if self._redis_down:
-            self._redis_down = False
-            log.info("reminders.redis_recovered")
+        self.redis_ok()
         log.info("reminders.enqueued", count=len(jobs))
         return len(jobs)
 
@@ -133,21 +126,5 @@ class ReminderScheduler:
             )
             self._broker.enqueue(message, delay=delay_ms or None)
 
-    async def run(self, interval: float) -> None:
-        """Pass every ``interval`` seconds (at once when woken, or while a backlog lasts)."""
-        while True:
-            self._wake.clear()
-            try:
-                done = await self.schedule_once()
-            except RedisError as exc:
-                if not self._redis_down:
-                    self._redis_down = True
-                    log.warning("reminders.redis_unavailable", error=str(exc))
-                done = 0
-            except Exception as exc:  # the database is down, say: the next pass retries
-                log.warning("reminders.schedule_failed", error=str(exc))
-                done = 0
-            if done < self._batch:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(interval):
-                        await self._wake.wait()
+    async def pass_once(self) -> int:
+        return await self.schedule_once()

@@ -428,3 +428,76 @@ audit_log = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
 )
 sa.Index("ix_audit_log_organisation", audit_log.c.organisation_id, audit_log.c.id)
+
+# The mail dispatcher's high-water mark over events (one row).
+mail_cursor = sa.Table(
+    "mail_cursor",
+    metadata,
+    sa.Column("id", sa.SmallInteger(), primary_key=True),
+    sa.Column("last_event_id", sa.BigInteger(), nullable=False),
+    sa.CheckConstraint("id = 1", name="mail_cursor_single_row_check"),
+)
+
+mail_jobs = sa.Table(
+    "mail_jobs",
+    metadata,
+    sa.Column(
+        "event_id",
+        sa.BigInteger(),
+        sa.ForeignKey("events.id", name="mail_jobs_event_id_fkey"),
+        primary_key=True,
+    ),
+    sa.Column("state", sa.Text(), nullable=False, server_default="enqueued"),
+    sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="1"),
+    sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("state IN ('enqueued', 'done')", name="mail_jobs_state_check"),
+)
+sa.Index(
+    "ix_mail_jobs_enqueued",
+    mail_jobs.c.enqueued_at,
+    postgresql_where=mail_jobs.c.state == "enqueued",
+)
+
+mail_deliveries = sa.Table(
+    "mail_deliveries",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column(
+        "event_id",
+        sa.BigInteger(),
+        sa.ForeignKey("events.id", name="mail_deliveries_event_id_fkey"),
+        nullable=False,
+    ),
+    sa.Column(
+        "booking_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("bookings.id", name="mail_deliveries_booking_id_fkey"),
+        nullable=False,
+    ),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("kind", sa.Text(), nullable=False),
+    sa.Column("recipient", sa.Text(), nullable=False),
+    sa.Column("state", sa.Text(), nullable=False),
+    sa.Column("message_id", sa.Text(), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="1"),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("failed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.CheckConstraint(
+        "state IN ('claimed', 'sent', 'failed')", name="mail_deliveries_state_check"
+    ),
+    sa.CheckConstraint(
+        "kind IN ('created', 'cancelled', 'reminder')", name="mail_deliveries_kind_check"
+    ),
+    sa.UniqueConstraint(
+        "booking_id", "version", "kind", "recipient", name="mail_deliveries_once_key"
+    ),
+)
+sa.Index(
+    "ix_mail_deliveries_failed",
+    mail_deliveries.c.failed_at,
+    postgresql_where=mail_deliveries.c.state == "failed",
+)
