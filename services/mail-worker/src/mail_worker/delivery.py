@@ -1,0 +1,144 @@
+"""Delivering one event's mail: fetch its job from booking-core, and for each
+recipient claim the delivery, send it, record the outcome; then complete the job.
+Kept free of dramatiq so it can be tested against fakes of its ports.
+
+Exactly once per (booking, version, kind, recipient) in normal operation, at
+least once always:
+
+- booking-core's claim is atomic: of two jobs for one event (a redelivery, a
+  retry) only one gets ``CLAIMED``; the other sees ``BUSY`` (and retries later)
+  or ``DONE``.
+- a delivery is marked sent right after the SMTP server accepts it. A worker
+  that dies in between leaves a claim that another job takes over once the
+  claim's lease ends, and sends again with the same Message-ID, so a mail
+  client (or a test) sees the duplicate for what it is.
+- a transient SMTP failure releases the claim and fails the job, which
+  dramatiq retries with backoff; a permanent one (5yz) is recorded and shown
+  by the admin API's mail failures, and never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Protocol
+
+from bookings_common.logging import get_logger
+from bookings_proto.bookings import v1 as pb
+
+from .compose import InvalidRecipient
+from .smtp import SmtpFailure
+
+log = get_logger("mail_worker")
+WORKER_ACTOR = pb.Actor(service="mail-worker")
+FINISH_ATTEMPTS = 5
+
+
+class Core(Protocol):
+    """The booking-core calls a delivery needs."""
+
+    async def get_job(self, event_id: int) -> pb.MailJob | None:
+        """The event's job, ``None`` when booking-core sends no mail for it."""
+
+    async def claim(self, event_id: int, recipient: str) -> pb.ClaimMailDeliveryResponse: ...
+
+    async def finish(self, delivery_id: str, result: pb.MailDeliveryResult, error: str) -> None: ...
+
+    async def complete(self, event_id: int) -> None: ...
+
+
+class Mailer(Protocol):
+    async def send(self, message: EmailMessage) -> None:
+        """Hand the message to the SMTP server; raises ``SmtpFailure``."""
+
+
+Composer = Callable[[pb.MailJob, pb.MailRecipient, str], EmailMessage]
+
+
+class RetryLater(Exception):
+    """Some of the event's deliveries could not be done now; the job is retried."""
+
+
+@dataclass(slots=True)
+class Report:
+    """What one run of a job did, per recipient address."""
+
+    sent: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    already_done: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+
+
+async def _finish(
+    core: Core, delivery_id: str, result: pb.MailDeliveryResult, error: str = ""
+) -> None:
+    """Record the outcome, retrying briefly: after a send, losing this call is what
+    would cause a duplicate."""
+    for attempt in range(FINISH_ATTEMPTS):
+        try:
+            await core.finish(delivery_id, result, error)
+            return
+        except Exception:
+            if attempt == FINISH_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.2 * 2**attempt)
+
+
+async def deliver(core: Core, mailer: Mailer, compose: Composer, event_id: int) -> Report:
+    """Send the event's messages that are not sent yet.
+
+    Raises ``RetryLater`` when a delivery is busy elsewhere or failed transiently
+    (after doing every other one), and whatever booking-core calls raise.
+    """
+    report = Report()
+    job = await core.get_job(event_id)
+    if job is None:
+        log.warning("mail.no_job", eventId=event_id)
+        return report
+    errors: list[str] = []
+    for recipient in job.recipients:
+        claim = await core.claim(event_id, recipient.email)
+        if claim.outcome == pb.ClaimMailOutcome.DONE:
+            report.already_done.append(recipient.email)
+            continue
+        if claim.outcome != pb.ClaimMailOutcome.CLAIMED:
+            report.pending.append(recipient.email)
+            errors.append(f"{recipient.email}: claimed by another worker")
+            continue
+        fields = {
+            "eventId": event_id,
+            "kind": job.kind.name.lower(),
+            "role": recipient.role,
+            "messageId": claim.message_id,
+        }
+        try:
+            message = compose(job, recipient, claim.message_id)
+            await mailer.send(message)
+        except InvalidRecipient as exc:
+            await _finish(core, claim.delivery_id, pb.MailDeliveryResult.FAILED, str(exc))
+            report.failed.append(recipient.email)
+            log.warning("mail.failed", error=str(exc), **fields)
+            continue
+        except SmtpFailure as exc:
+            if exc.permanent:
+                await _finish(core, claim.delivery_id, pb.MailDeliveryResult.FAILED, str(exc))
+                report.failed.append(recipient.email)
+                log.warning("mail.failed", error=str(exc), **fields)
+                continue
+            try:
+                await core.finish(claim.delivery_id, pb.MailDeliveryResult.RETRY, str(exc))
+            except Exception as finish_error:  # the lease releases it anyway
+                log.warning("mail.release_failed", error=str(finish_error), **fields)
+            report.pending.append(recipient.email)
+            errors.append(f"{recipient.email}: {exc}")
+            log.warning("mail.deferred", error=str(exc), **fields)
+            continue
+        await _finish(core, claim.delivery_id, pb.MailDeliveryResult.SENT)
+        report.sent.append(recipient.email)
+        log.info("mail.sent", **fields)
+    if report.pending:
+        raise RetryLater("; ".join(errors))
+    await core.complete(event_id)
+    return report
