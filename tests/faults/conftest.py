@@ -18,9 +18,7 @@ import json
 import os
 import pwd
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -201,46 +199,19 @@ async def postgres() -> AsyncIterator[PostgresProcess]:
 
 
 class GroupWorker(WorkerProcess):
-    """``dramatiq reminder_worker.broker`` in a session (and process group) of its own:
-    dramatiq forks its worker processes (and the Prometheus exposition server), and
-    SIGKILL on the main process alone would leave them running."""
+    """``dramatiq reminder_worker.broker`` in a session (and process group) of its own, so
+    ``kill_group`` kills it with its forks."""
+
+    new_session = True
 
     def __init__(
         self, core_port: int, redis_url: str, log_path: Path, *, threads: int, **env: str
     ) -> None:
         super().__init__(core_port, redis_url, log_path, **env)
-        self.threads = threads
-
-    def launch(self) -> subprocess.Popen[bytes]:
-        self._ready_lines = self._count_ready()
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "dramatiq", "reminder_worker.broker"),
-                *("--processes", "1", "--threads", str(self.threads), "--skip-logging"),
-            ],
-            env=self.env,
-            cwd=self.log_path.parent,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        self.args = (
+            *("reminder_worker.broker", "--processes", "1", "--threads", str(threads)),
+            "--skip-logging",
         )
-        return self.process
-
-    def kill_group(self) -> int:
-        """SIGKILL every process of the worker's group; reap the main one; return its code."""
-        assert self.process is not None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        return self.wait_exit(10)
-
-    def stop(self) -> None:
-        """SIGTERM the group if it still runs (test teardown)."""
-        if self.process is not None and self.process.poll() is None:
-            self.terminate()
-        if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
 
 
 # --- Redis pub/sub ----------------------------------------------------------------------

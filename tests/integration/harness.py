@@ -90,6 +90,9 @@ class ServiceProcess:
 
     module = ""
     args: tuple[str, ...] = ()
+    # In a session (and process group) of its own, for ``kill_group``: dramatiq forks
+    # worker processes, and SIGKILL on the main process alone would leave them running.
+    new_session = False
     port: int
 
     def __init__(self, log_path: Path, env: dict[str, str]) -> None:
@@ -106,8 +109,24 @@ class ServiceProcess:
             cwd=self.log_path.parent,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=self.new_session,
         )
         return self.process
+
+    def kill_group(self) -> int:
+        """SIGKILL every process of the group (``new_session``); reap the main one."""
+        assert self.process is not None and self.new_session
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        return self.wait_exit(10)
+
+    def stop(self) -> None:
+        """SIGTERM if it still runs, then make sure nothing of its group is left."""
+        if self.process is not None and self.process.poll() is None:
+            self.terminate()
+        if self.process is not None and self.new_session:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
 
     async def start(self) -> None:
         """Launch and wait until ``is_ready``."""
@@ -354,7 +373,9 @@ class WorkerProcess(ServiceProcess):
     """The reminder worker, started the way users start it: ``dramatiq reminder_worker.broker``."""
 
     module = "dramatiq"
-    args = ("reminder_worker.broker", "--processes", "1", "--threads", "4", "--skip-logging")
+    args: tuple[str, ...] = (
+        *("reminder_worker.broker", "--processes", "1", "--threads", "4", "--skip-logging"),
+    )
 
     def __init__(self, core_port: int, redis_url: str, log_path: Path, **extra_env: str) -> None:
         prometheus_db = log_path.parent / f"prometheus-{log_path.stem}"
@@ -383,6 +404,30 @@ class WorkerProcess(ServiceProcess):
 
     async def is_ready(self) -> bool:
         return self._count_ready() > self._ready_lines
+
+
+class MailWorkerProcess(WorkerProcess):
+    """The mail worker, started the way users start it (``dramatiq mail_worker.broker
+    --queues mail``), sending to an SMTP server at 127.0.0.1:``smtp_port``, in a process
+    group of its own so ``kill_group`` can kill it mid-send, forks and all."""
+
+    new_session = True
+    args: tuple[str, ...] = (
+        *("mail_worker.broker", "--processes", "1", "--threads", "2"),
+        *("--queues", "mail", "--skip-logging"),
+    )
+
+    def __init__(
+        self, core_port: int, redis_url: str, log_path: Path, *, smtp_port: int, **extra_env: str
+    ) -> None:
+        super().__init__(
+            core_port,
+            redis_url,
+            log_path,
+            SMTP_HOST="127.0.0.1",
+            SMTP_PORT=str(smtp_port),
+            **extra_env,
+        )
 
 
 class NotifierProcess(HttpServiceProcess):
@@ -440,7 +485,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass
 class DevSystem:
-    """``make dev`` running: booking-core, the gateway, notifiers A and B and the worker."""
+    """``make dev`` running: booking-core, the gateway, notifiers A and B, the reminder and
+    mail workers and the mail sink (storing messages under ``mail_dir``)."""
 
     process: subprocess.Popen[bytes]
     log_path: Path
@@ -451,6 +497,11 @@ class DevSystem:
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where the mail sink stores messages."""
+        return Path(self.env["MAIL_SINK_DIR"])
 
     def lines(self, process: str) -> list[dict[str, Any]]:
         """The JSON log lines honcho prefixed with ``<process>.1 |``."""
@@ -486,12 +537,15 @@ class DevSystem:
                             if response.status == 200:
                                 continue
                     return False
-                # The worker's metrics endpoint answers once a worker process has booted
+                # A worker's metrics endpoint answers once a worker process has booted
                 # (whatever LOG_LEVEL says).
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with session.get(self.url("worker-metrics") + "/metrics") as response:
-                        return response.status == 200
-                return False
+                for name in ("worker-metrics", "mail-metrics"):
+                    with contextlib.suppress(aiohttp.ClientError):
+                        async with session.get(self.url(name) + "/metrics") as response:
+                            if response.status == 200:
+                                continue
+                    return False
+                return True
 
             await eventually(ready, timeout=60, interval=0.2)
         self.exports = dict(re.findall(r"export (\w+)=(\S+)", self.log_path.read_text()))
@@ -504,7 +558,15 @@ async def dev_system(
     """Run ``make dev`` on free ports against ``database_url`` and ``redis_url`` with the
     test secrets, in its own process group; yield once everything is ready; stop it
     (SIGTERM, then SIGKILL after 15 s) on the way out unless the caller did."""
-    names = ("grpc", "gateway", "notifier-a", "notifier-b", "worker-metrics")
+    names = (
+        "grpc",
+        "gateway",
+        "notifier-a",
+        "notifier-b",
+        "worker-metrics",
+        "mail-metrics",
+        "smtp",
+    )
     ports = {name: free_port() for name in names}
     prometheus = workdir / "prometheus"
     prometheus.mkdir(exist_ok=True)
@@ -527,6 +589,10 @@ async def dev_system(
         "dramatiq_prom_host": "127.0.0.1",
         "dramatiq_prom_port": str(ports["worker-metrics"]),
         "dramatiq_prom_db": str(prometheus),
+        "MAIL_WORKER_METRICS_PORT": str(ports["mail-metrics"]),
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(ports["smtp"]),
+        "MAIL_SINK_DIR": str(workdir / "mail"),
         **extra_env,
     }
     log_path = workdir / "dev.log"

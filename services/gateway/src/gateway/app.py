@@ -15,7 +15,7 @@ from bookings_web.observability import HttpMetrics
 from bookings_web.problems import problem_middleware
 from swagger_ui import api_doc
 
-from . import admin_views, auth_views, event_type_views, keys, views
+from . import admin_views, auth_views, event_type_views, keys, mail_views, views
 from .openapi import build_spec
 from .parsing import MAX_BODY_BYTES
 from .ratelimit import KeyedRateLimiter, rate_limit_middleware
@@ -23,6 +23,7 @@ from .settings import Settings
 from .upstream import CoreClient
 from .upstream_event_types import EventTypesClient
 from .upstream_identity import IdentityClient
+from .upstream_mail import MailClient
 
 DOCS_PREFIX: Final = "/docs"
 # Never authenticated; the first three are never rate-limited either (probes, scrapers).
@@ -57,6 +58,7 @@ async def core_channel(app: web.Application) -> AsyncIterator[None]:
         channel, deadline_seconds=settings.core_deadline_seconds
     )
     app[keys.IDENTITY] = IdentityClient(channel, deadline_seconds=settings.core_deadline_seconds)
+    app[keys.MAIL] = MailClient(channel, deadline_seconds=settings.core_deadline_seconds)
     yield
     channel.close()
 
@@ -88,6 +90,7 @@ def create_app(settings: Settings) -> web.Application:
     if jwks is not None:
         app.on_cleanup.append(lambda _app: jwks.close())
 
+    app.add_routes(mail_views.routes)  # first: /bookings/{id}.ics before /bookings/{id}
     app.add_routes(views.routes)
     app.add_routes(event_type_views.routes)
     app.add_routes(auth_views.routes)

@@ -12,7 +12,7 @@ from typing import Any, Final
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from . import openapi_event_types, openapi_identity, schemas
+from . import openapi_event_types, openapi_identity, openapi_mail, schemas
 from .openapi_common import HEADERS, json_content, operation, problem_responses
 
 _SCHEMAS: Final = {
@@ -62,7 +62,12 @@ def build_spec(*, development: bool, version: str = "1.0.0") -> dict[str, Any]:
     spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
-    parts = {**_SCHEMAS, **openapi_event_types.SCHEMAS, **openapi_identity.SCHEMAS}
+    parts = {
+        **_SCHEMAS,
+        **openapi_event_types.SCHEMAS,
+        **openapi_identity.SCHEMAS,
+        **openapi_mail.SCHEMAS,
+    }
     for name, schema in parts.items():
         spec.components.schema(name, schema=schema)
     for name, header in HEADERS.items():
@@ -246,4 +251,5 @@ def build_spec(*, development: bool, version: str = "1.0.0") -> dict[str, Any]:
         )
     openapi_event_types.add_paths(spec)
     openapi_identity.add_paths(spec)
+    openapi_mail.add_paths(spec)
     return spec.to_dict()

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from bookings_common.grpc import DEFAULT_DEADLINE_SECONDS
-from bookings_common.settings import core_deadline, grpc_target, load_or_exit, port, secret
+from bookings_common.settings import (
+    core_deadline,
+    grpc_target,
+    load_or_exit,
+    port,
+    public_base_url,
+    secret,
+)
 from bookings_web.auth import JwtSettings
 from bookings_web.client_ip import IpNetwork, trusted_proxies
 from bookings_web.cors import allowed_origins
@@ -63,17 +69,6 @@ class Settings:
             shutdown_grace_seconds=env.float("SHUTDOWN_GRACE_SECONDS", 10.0, validate=Range(min=0)),
             log_level=env.str("LOG_LEVEL", "INFO"),
         )
-
-
-def public_base_url(env: Env) -> str:
-    """``PUBLIC_BASE_URL``: an absolute http(s) URL, kept without a trailing slash."""
-    value: str = env.str("PUBLIC_BASE_URL", "http://localhost:8080").rstrip("/")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ValueError(
-            '"PUBLIC_BASE_URL" must be an absolute http(s) URL, e.g. https://book.example.com'
-        )
-    return value
 
 
 def load_settings() -> Settings:
