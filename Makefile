@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 PACKAGES := libs/common libs/proto libs/web services/booking-core services/gateway services/notifier services/reminder-worker services/mail-worker
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install lock proto proto-check migrate seed user lint test test-unit test-integration test-e2e dev run-core run-gateway run-notifier run-worker token bench bench-reminders bench-notifier clean
+.PHONY: help install lock proto proto-check migrate seed user lint test test-unit test-integration test-e2e dev run-core run-gateway run-notifier run-worker run-mail-worker run-mail-sink token bench bench-reminders bench-notifier clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -77,7 +77,7 @@ test-integration: $(INSTALLED) ## integration tests only
 test-e2e: $(INSTALLED) .env ## the end-to-end test: the whole system started with make dev
 	$(BIN)/python -m pytest tests/e2e
 
-dev: $(INSTALLED) .env ## run the whole system (core, gateway, 2 notifiers, worker) with prefixed logs
+dev: $(INSTALLED) .env ## run the whole system (core, gateway, 2 notifiers, workers, mail sink) with prefixed logs
 	$(BIN)/python scripts/dev.py
 
 run-core: seed ## migrate, seed, then run booking-core on GRPC_PORT (50051)
@@ -94,6 +94,13 @@ run-notifier: $(INSTALLED) .env ## run a notifier replica on PORT (8090); PORT=8
 run-worker: $(INSTALLED) .env ## run the reminder worker (dramatiq, queue reminders)
 	dramatiq_worker_timeout=$${dramatiq_worker_timeout:-100} $(BIN)/dramatiq reminder_worker.broker \
 	    --processes $${WORKER_PROCESSES:-1} --threads $${WORKER_THREADS:-8} --queues reminders --skip-logging
+
+run-mail-worker: $(INSTALLED) .env ## run the mail worker (dramatiq, queue mail), sending through SMTP_HOST:SMTP_PORT
+	$(BIN)/dramatiq mail_worker.broker --processes $${WORKER_PROCESSES:-1} --threads $${WORKER_THREADS:-4} \
+	    --queues mail --skip-logging
+
+run-mail-sink: $(INSTALLED) .env ## run the development SMTP sink on SMTP_PORT (1025), storing mail under var/mail
+	$(BIN)/python -m mail_worker.sink
 
 bench: $(INSTALLED) ## every benchmark (the system, its pgbench ceiling, reminders, notifier) into bench/RESULTS.md (~13 min)
 	$(BIN)/python bench/system.py $(BENCH_ARGS)

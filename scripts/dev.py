@@ -91,6 +91,8 @@ def main() -> None:
     notifiers = os.environ.get("NOTIFIER_A_PORT", "8090"), os.environ.get("NOTIFIER_B_PORT", "8091")
     # As the Procfile gives the gateway: the environment, else the gateway's own address.
     public = os.environ.get("PUBLIC_BASE_URL") or f"http://localhost:{gateway}"
+    mail_metrics = os.environ.get("MAIL_WORKER_METRICS_PORT", "9192")
+    mail_dir = env.str("MAIL_SINK_DIR", "var/mail")
     admin_password = (
         f"password {demo['adminPassword']}  (shown this once: note it)"
         if "adminPassword" in demo
@@ -103,7 +105,9 @@ def main() -> None:
   live events   ws://localhost:{notifiers[0]}/ws  http://localhost:{notifiers[0]}/events
                 ws://localhost:{notifiers[1]}/ws  http://localhost:{notifiers[1]}/events
   metrics       http://localhost:{gateway}/metrics  :{notifiers[0]}/metrics  :{notifiers[1]}/metrics
-                worker :9191/metrics
+                reminder worker :9191/metrics  mail worker :{mail_metrics}/metrics
+  mail          every message is stored under {mail_dir}/ (a .eml file, and a folder
+                with its invite.ics); the mail-sink log line names each one
 
   demo admin     {demo["adminEmail"]}  {admin_password}
   demo provider  {demo["providerId"]}

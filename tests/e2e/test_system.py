@@ -250,6 +250,7 @@ def readme_block(name: str, system: DevSystem) -> str:
         found.group(1)
         .replace("localhost:8080", f"127.0.0.1:{system.ports['gateway']}")
         .replace("localhost:8090", f"127.0.0.1:{system.ports['notifier-a']}")
+        .replace("var/mail/", f"{system.mail_dir}/")
     )
 
 
@@ -298,7 +299,10 @@ async def test_the_readme_event_type_walkthrough_works_as_written(system: DevSys
     try:
         await asyncio.sleep(1.0)  # the stream is open before the guest books
         out = await asyncio.to_thread(run, readme_block("event-types-book", system))
+        ics = [line for line in out.splitlines() if re.match(r"(METHOD|UID|SEQUENCE):", line)]
+        out = "\n".join(line for line in out.splitlines() if line not in ics)
         listed, booked, *views = json_values(out)
+        assert ics == ["METHOD:REQUEST", f"UID:{booked['bookingId']}", "SEQUENCE:1"]
         assert listed["timeZone"] == "America/New_York"
         assert listed["slots"][0]["start"].endswith(("-05:00", "-04:00"))
         assert len(booked["reference"]) == 8
@@ -316,6 +320,36 @@ async def test_the_readme_event_type_walkthrough_works_as_written(system: DevSys
     finally:
         os.killpg(watcher.pid, signal.SIGKILL)
         await watcher.wait()
+
+    # The sink has stored Ada's confirmation and cancellation; the README opens them.
+    async def both_stored() -> bool:
+        found = [
+            path
+            for path in system.mail_dir.glob("*.eml")
+            if b"To: Ada Lovelace" in path.read_bytes()
+        ]
+        return len(found) == 2
+
+    await eventually(both_stored, timeout=20)
+    opened = await asyncio.to_thread(run, readme_block("mail-open", system))
+    subject, parts, *invitation = opened.splitlines()
+    assert subject.startswith("Confirmed: Yoga class, ")
+    assert parts == str(
+        [
+            "multipart/mixed",
+            "multipart/alternative",
+            "text/plain",
+            "text/html",
+            "text/calendar",
+            "application/ics",
+        ]
+    )
+    assert invitation[0] == "METHOD:REQUEST"
+    assert invitation[1] == "SUMMARY:Yoga class"
+    assert invitation[2].startswith("DTSTART;TZID=Europe/Berlin:")
+    assert invitation[3:] == ["SEQUENCE:1", "STATUS:CONFIRMED"]
+    logged = [line for line in system.lines("mail-sink") if line.get("event") == "mail.stored"]
+    assert any(line["to"] == ["ada@example.com"] for line in logged)
 
 
 @pytest.mark.timeout(120)
@@ -349,7 +383,7 @@ async def test_the_readme_admin_walkthrough_works_as_written(system: DevSystem) 
 
 async def test_every_process_stops_on_sigterm_within_ten_seconds(system: DevSystem) -> None:
     pids = system.pids()
-    assert len(pids) == 5
+    assert len(pids) == 7
     started = time.monotonic()
     os.killpg(system.process.pid, signal.SIGTERM)
     code = await asyncio.to_thread(system.process.wait, 15)
@@ -365,8 +399,16 @@ async def test_every_process_stops_on_sigterm_within_ten_seconds(system: DevSyst
 
     await eventually(lambda: asyncio.sleep(0, result=not any(alive(p) for p in pids)), timeout=5)
     text = system.log_path.read_text()
-    for process in ("core", "gateway", "notifier-a", "notifier-b", "worker"):
-        assert re.search(rf"{process}\.1 stopped \(rc=0\)", text), process
+    for process in (
+        "core",
+        "gateway",
+        "notifier-a",
+        "notifier-b",
+        "worker",
+        "mail-worker",
+        "mail-sink",
+    ):
+        assert re.search(rf"(?<![\w-]){process}\.1 stopped \(rc=0\)", text), process
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_SERVICES = {"booking-core", "gateway", "notifier", "reminder-worker"}
+APP_SERVICES = {"booking-core", "gateway", "notifier", "reminder-worker", "mail-worker"}
 # The contract's listen ports (ARCHITECTURE.md, "Processes, ports, settings").
 CONTRACT_PORTS = {"booking-core": 50051, "gateway": 8080, "notifier": 8090}
 # Our packages each service imports (from its pyproject's dependencies).
@@ -44,7 +44,10 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_the_whole_system_is_there(compose: dict[str, Any]) -> None:
-    assert set(services(compose)) == {"postgres", "redis", "migrate", *APP_SERVICES}
+    assert set(services(compose)) == {"postgres", "redis", "migrate", "mailpit", *APP_SERVICES}
+    assert services(compose)["mailpit"]["image"].startswith("axllent/mailpit:")
+    # Mailpit's web UI and SMTP port, on the host's loopback only.
+    assert services(compose)["mailpit"]["ports"] == ["127.0.0.1:8025:8025", "127.0.0.1:1025:1025"]
     assert services(compose)["postgres"]["image"].startswith("postgres:16")
     assert services(compose)["redis"]["image"].startswith("redis:7")
     assert "postgres-data" in compose["volumes"]
@@ -82,7 +85,8 @@ def test_ports_follow_the_contract_and_scaled_services_get_a_range(
         else:
             assert int(host) == port
     assert "ports" not in services(compose)["reminder-worker"]
-    for name in ("notifier", "reminder-worker"):
+    assert "ports" not in services(compose)["mail-worker"]
+    for name in ("notifier", "reminder-worker", "mail-worker"):
         assert "container_name" not in services(compose)[name]
 
 
@@ -108,6 +112,11 @@ def test_health_checks_and_start_order(compose: dict[str, Any]) -> None:
     assert depends("gateway") == {"booking-core": "service_healthy"}
     for name in ("notifier", "reminder-worker"):
         assert depends(name) == {"booking-core": "service_healthy", "redis": "service_healthy"}
+    assert depends("mail-worker") == {
+        "booking-core": "service_healthy",
+        "redis": "service_healthy",
+        "mailpit": "service_healthy",
+    }
     assert services(compose)["migrate"]["restart"] == "no"
 
 
@@ -136,6 +145,10 @@ def test_the_commands_are_the_services_entry_points(compose: dict[str, Any]) -> 
     worker = services(compose)["reminder-worker"]["command"]
     assert worker[:2] == ["dramatiq", "reminder_worker.broker"]
     assert worker[worker.index("--queues") + 1] == "reminders"
+    mail = services(compose)["mail-worker"]["command"]
+    assert mail[:2] == ["dramatiq", "mail_worker.broker"]
+    assert mail[mail.index("--queues") + 1] == "mail"
+    assert services(compose)["mail-worker"]["environment"]["SMTP_HOST"] == "mailpit"
     assert "alembic upgrade head" in services(compose)["migrate"]["command"][-1]
 
 
