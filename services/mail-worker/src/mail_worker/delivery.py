@@ -94,8 +94,9 @@ async def deliver(core: Core, mailer: Mailer, compose: Composer, event_id: int) 
     """
     report = Report()
     job = await core.get_job(event_id)
-    if job is None:
+    if job is None:  # booking-core sends nothing for it: never hand it out again
         log.warning("mail.no_job", eventId=event_id)
+        await core.complete(event_id)
         return report
     errors: list[str] = []
     for recipient in job.recipients:
