@@ -8,7 +8,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := libs/common libs/proto libs/web services/booking-core services/gateway services/notifier services/reminder-worker services/mail-worker
+PACKAGES := libs/common libs/proto libs/web services/booking-core services/gateway services/notifier services/reminder-worker services/mail-worker services/payment-service
 INSTALLED := $(VENV)/.installed
 
 .PHONY: help install lock proto proto-check migrate seed user lint test test-unit test-integration test-e2e dev run-core run-gateway run-notifier run-worker run-mail-worker run-mail-sink token bench bench-reminders bench-notifier clean
@@ -42,6 +42,8 @@ lock: $(INSTALLED) ## re-resolve dependencies into requirements/*.lock (needs uv
 	    --format requirements-txt --no-header -o requirements/reminder-worker.lock
 	$(BIN)/uv export --quiet --frozen --package mail-worker --no-emit-workspace --no-dev \
 	    --format requirements-txt --no-header -o requirements/mail-worker.lock
+	$(BIN)/uv export --quiet --frozen --package payment-service --no-emit-workspace --no-dev \
+	    --format requirements-txt --no-header -o requirements/payment-service.lock
 	rm -f uv.lock
 
 proto: $(INSTALLED) ## regenerate libs/proto from protos/ with betterproto2

@@ -1,0 +1,1 @@
+"""payment-service: charges and refunds through a payment provider, over dramatiq."""
