@@ -66,8 +66,12 @@ def test_format_time_uses_z() -> None:
 def test_event_types() -> None:
     assert sorted(EVENT_TYPES) == [
         "booking.cancelled",
+        "booking.confirmed",
         "booking.created",
+        "booking.expired",
+        "booking.held",
         "booking.reminder.due",
+        "seat.availability",
         "slot.availability",
     ]
 

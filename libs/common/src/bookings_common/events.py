@@ -20,8 +20,25 @@ BOOKING_REMINDER_DUE: Final = "booking.reminder.due"
 # Public: an event type slot's places left, ``data`` = {slug, slotStart, slotEnd,
 # capacity, remaining}, on the channel ``event-type:<slug>``.
 SLOT_AVAILABILITY: Final = "slot.availability"
+# A ticket booking's life, to its customer: ``data`` = {bookingId, customerId,
+# eventId, status, seatIds, ...}; booking.cancelled is shared with appointments.
+BOOKING_HELD: Final = "booking.held"
+BOOKING_CONFIRMED: Final = "booking.confirmed"
+BOOKING_EXPIRED: Final = "booking.expired"
+# Public: seats of a ticketed event changing state, ``data`` = {eventId, seats:
+# [{seatId, state}], seatsAvailable}, on the channel ``ticketed-event:<event id>``.
+SEAT_AVAILABILITY: Final = "seat.availability"
 EVENT_TYPES: Final = frozenset(
-    {BOOKING_CREATED, BOOKING_CANCELLED, BOOKING_REMINDER_DUE, SLOT_AVAILABILITY}
+    {
+        BOOKING_CREATED,
+        BOOKING_CANCELLED,
+        BOOKING_REMINDER_DUE,
+        SLOT_AVAILABILITY,
+        BOOKING_HELD,
+        BOOKING_CONFIRMED,
+        BOOKING_EXPIRED,
+        SEAT_AVAILABILITY,
+    }
 )
 
 
@@ -31,10 +48,21 @@ def event_type_channel(slug: str) -> str:
     return f"event-type:{slug}"
 
 
+def ticketed_event_channel(event_id: str) -> str:
+    """The public channel of a ticketed event's live seat map: ``ticketed-event:<id>``."""
+    return f"ticketed-event:{event_id}"
+
+
 def is_public_channel(channel: str) -> bool:
-    """True for a well-formed public channel name (``event-type:<slug>``)."""
+    """True for a well-formed public channel name (``event-type:<slug>`` or
+    ``ticketed-event:<event id>``)."""
     kind, sep, name = channel.partition(":")
-    return kind == "event-type" and bool(sep) and 0 < len(name) <= 64 and name.isascii()
+    return (
+        kind in ("event-type", "ticketed-event")
+        and bool(sep)
+        and 0 < len(name) <= 64
+        and name.isascii()
+    )
 
 
 def public_channel(event_type: str, data: dict[str, Any]) -> str | None:
@@ -42,6 +70,8 @@ def public_channel(event_type: str, data: dict[str, Any]) -> str | None:
     owner event (which goes to its customer and provider only)."""
     if event_type == SLOT_AVAILABILITY and isinstance(data.get("slug"), str):
         return event_type_channel(data["slug"])
+    if event_type == SEAT_AVAILABILITY and isinstance(data.get("eventId"), str):
+        return ticketed_event_channel(data["eventId"])
     return None
 
 

@@ -27,3 +27,21 @@ MAIL_ACTOR: Final = "send_mail"
 def mail_job_id(event_id: int) -> str:
     """The mail job's id, ``mail:{eventId}`` (logged with every attempt)."""
     return f"mail:{event_id}"
+
+
+# Payments, between booking-core and payment-service, on durable dramatiq queues
+# (Redis lists, acknowledged after processing; never pub/sub). Each message has
+# one positional argument, a JSON object with camelCase keys:
+#
+# ``payments`` / ``process_payment`` (booking-core -> payment-service):
+#   {messageId, kind: "charge"|"refund", bookingId, idempotencyKey, amountMinor,
+#    currency, paymentMethod (charge), chargeId (refund)}
+# ``payment_outcomes`` / ``payment_outcome`` (payment-service -> booking-core):
+#   {messageId, requestId, kind, bookingId, idempotencyKey, status:
+#    "succeeded"|"failed", chargeId, failureCode, failureMessage}
+# An outcome's messageId is derived from its idempotency key and status, so the
+# same outcome sent twice (payment-service restarted) is the same message.
+PAYMENTS_QUEUE: Final = "payments"
+PAYMENT_ACTOR: Final = "process_payment"
+OUTCOMES_QUEUE: Final = "payment_outcomes"
+OUTCOME_ACTOR: Final = "payment_outcome"

@@ -27,3 +27,8 @@ PHONE_INPUT_MAX: Final = 32
 ADDRESS_MAX: Final = 500
 SPECIAL_REQUESTS_MAX: Final = 2000
 CANCEL_REASON_MAX: Final = 500
+
+# Ticketing.
+SEAT_LABEL_MAX: Final = 50  # section, row, number, category
+SEATS_PER_CALL_MAX: Final = 2000
+PAYMENT_METHOD_MAX: Final = 255

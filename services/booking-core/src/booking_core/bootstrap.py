@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,11 +34,14 @@ from .adapters.invitations import render_invitation
 from .adapters.mail import SqlMailStore
 from .adapters.mail_dispatcher import MailDispatcher
 from .adapters.outbox import OutboxPublisher
+from .adapters.passes import FunctionPass
+from .adapters.payments import OutcomeConsumer, PaymentDispatcher
 from .adapters.postgres import SqlUnitOfWork, create_engine
 from .adapters.reminder_scheduler import ReminderScheduler
 from .adapters.signing import TokenSigner
 from .domain import commands
 from .domain import event_type_commands as et_cmds
+from .domain.errors import InvalidArgument
 from .domain.guests import ManageTokens
 from .domain.identity import Passwords
 from .domain.mail import MAIL_KIND_OF, Party
@@ -47,6 +50,7 @@ from .entrypoints.event_types_grpc import EventTypeServicer
 from .entrypoints.grpc_server import BookingServicer, CallGuard
 from .entrypoints.identity_grpc import IdentityServicer, OrganisationServicer
 from .entrypoints.mail_grpc import MailServicer
+from .entrypoints.ticketing_grpc import TicketingServicer
 from .service_layer.cursors import CursorCodec
 from .service_layer.event_types import EventTypeService
 from .service_layer.handlers import BookingRules, BookingService
@@ -54,6 +58,12 @@ from .service_layer.identity import IdentityService
 from .service_layer.mail import MailRules, MailService
 from .service_layer.organisations import OrganisationService
 from .service_layer.ports import Clock, EventPublisher
+from .service_layer.ticketing import (
+    EXPIRY_BATCH,
+    PaymentOutcome,
+    TicketingRules,
+    TicketingService,
+)
 from .settings import Settings
 
 log = get_logger("booking_core")
@@ -156,6 +166,45 @@ class WakingPublisher:
                 return
 
 
+def build_ticketing_service(
+    engine: AsyncEngine,
+    publisher: EventPublisher,
+    settings: Settings,
+    *,
+    wake_payments: Callable[[], None] = lambda: None,
+    clock: Clock = utc_now,
+) -> TicketingService:
+    """Venues, events, holds and payments on PostgreSQL with the configured limits."""
+    return TicketingService(
+        uow_factory=lambda: SqlUnitOfWork(engine),
+        publisher=publisher,
+        clock=clock,
+        rules=TicketingRules(
+            hold_ttl=timedelta(seconds=settings.hold_ttl_seconds),
+            max_seats=settings.max_seats_per_booking,
+        ),
+        tokens=ManageTokens(settings.manage_token_secret),
+        wake_payments=wake_payments,
+    )
+
+
+def outcome_applier(
+    service: TicketingService,
+) -> Callable[[dict[str, Any]], Coroutine[Any, Any, None]]:
+    """What the outcome consumer runs per message: a malformed one is logged and
+    dropped (no retry can help); anything else that fails is retried by dramatiq."""
+
+    async def apply(body: dict[str, Any]) -> None:
+        try:
+            outcome = PaymentOutcome.from_message(body)
+        except InvalidArgument as exc:
+            log.error("payments.malformed_outcome", error=exc.message)
+            return
+        await service.apply_outcome(outcome)
+
+    return apply
+
+
 def build_mail_service(
     engine: AsyncEngine,
     settings: Settings,
@@ -249,6 +298,17 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         tick=timedelta(seconds=settings.reminder_scheduler_interval_seconds),
         mail=mail,
     )
+    payments = PaymentDispatcher(
+        engine,
+        broker,
+        utc_now,
+        redeliver_after=timedelta(seconds=settings.payment_redelivery_seconds),
+    )
+    tickets = build_ticketing_service(engine, publisher, settings, wake_payments=payments.wake)
+    expiry = FunctionPass("tickets", tickets.expire_due, batch=EXPIRY_BATCH)
+    outcomes = OutcomeConsumer(
+        settings.redis_url, outcome_applier(tickets), threads=settings.payment_outcome_threads
+    )
     guard = CallGuard(settings.internal_token)
     bookings = build_service(engine, publisher, settings)
     event_types = build_event_type_service(engine, publisher, settings, bookings)
@@ -256,6 +316,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         BookingServicer(bookings, guard),
         EventTypeServicer(event_types, guard),
         MailServicer(build_mail_service(engine, settings, bookings, event_types), guard),
+        TicketingServicer(tickets, guard),
         IdentityServicer(build_identity_service(engine, settings), guard),
         OrganisationServicer(OrganisationService(lambda: SqlUnitOfWork(engine), utc_now), guard),
     ]
@@ -281,7 +342,14 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         asyncio.create_task(
             mail.run(settings.mail_dispatch_interval_seconds), name="mail-dispatch"
         ),
+        asyncio.create_task(
+            payments.run(settings.payment_dispatch_interval_seconds), name="payment-dispatch"
+        ),
+        asyncio.create_task(
+            expiry.run(settings.ticket_expiry_interval_seconds), name="ticket-expiry"
+        ),
     ]
+    outcomes.start()
     try:
         await server.start(settings.grpc_host, settings.grpc_port)
         log.info("booking_core.started", host=settings.grpc_host, port=settings.grpc_port)
@@ -295,6 +363,8 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         await _within(2.0, outbox.join())
         log.info("booking_core.stopped", drained=drained)
     finally:
+        # The consumer's threads apply messages on this loop: stop them off it.
+        await asyncio.to_thread(outcomes.stop)
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -54,6 +54,14 @@ class Settings:
     mail_dispatch_interval_seconds: float = 1.0
     mail_redelivery_seconds: float = 900.0
     mail_claim_lease_seconds: float = 120.0
+    # Ticketing: how long a hold lasts, seats per booking, how often expired holds are
+    # looked for, and payment requests' dispatch.
+    hold_ttl_seconds: float = 600.0
+    max_seats_per_booking: int = 10
+    ticket_expiry_interval_seconds: float = 0.2
+    payment_dispatch_interval_seconds: float = 1.0
+    payment_redelivery_seconds: float = 60.0
+    payment_outcome_threads: int = 2
 
     @classmethod
     def from_env(cls, env: Env) -> Settings:
@@ -125,6 +133,24 @@ class Settings:
             ),
             mail_claim_lease_seconds=env.float(
                 "MAIL_CLAIM_LEASE_SECONDS", 120.0, validate=Range(min=0, min_inclusive=False)
+            ),
+            hold_ttl_seconds=env.float(
+                "HOLD_TTL_SECONDS", 600.0, validate=Range(min=1, max=86_400)
+            ),
+            max_seats_per_booking=env.int(
+                "MAX_SEATS_PER_BOOKING", 10, validate=Range(min=1, max=100)
+            ),
+            ticket_expiry_interval_seconds=env.float(
+                "TICKET_EXPIRY_INTERVAL_SECONDS", 0.2, validate=Range(min=0.01, max=60)
+            ),
+            payment_dispatch_interval_seconds=env.float(
+                "PAYMENT_DISPATCH_INTERVAL_SECONDS", 1.0, validate=Range(min=0.01, max=60)
+            ),
+            payment_redelivery_seconds=env.float(
+                "PAYMENT_REDELIVERY_SECONDS", 60.0, validate=Range(min=0, min_inclusive=False)
+            ),
+            payment_outcome_threads=env.int(
+                "PAYMENT_OUTCOME_THREADS", 2, validate=Range(min=1, max=32)
             ),
         )
 

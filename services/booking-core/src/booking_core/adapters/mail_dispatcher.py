@@ -37,7 +37,7 @@ from booking_core.service_layer.ports import Clock
 
 from .locks import MAIL_DISPATCH_LOCK
 from .passes import PeriodicPass
-from .tables import events, mail_cursor, mail_jobs
+from .tables import bookings, events, mail_cursor, mail_jobs
 
 log = get_logger(__name__)
 DEFAULT_BATCH: Final = 500
@@ -80,15 +80,24 @@ class MailDispatcher(PeriodicPass):
             cursor = await conn.scalar(
                 sa.select(mail_cursor.c.last_event_id).where(mail_cursor.c.id == 1)
             )
+            # Mail goes out for appointments and event-type places (rows of bookings),
+            # not for ticket bookings' events.
+            appointment = sa.exists().where(bookings.c.id == events.c.booking_id)
             rows = (
                 await conn.execute(
-                    sa.select(events.c.id, events.c.type, events.c.channel)
+                    sa.select(
+                        events.c.id, events.c.type, events.c.channel, appointment.label("mailed")
+                    )
                     .where(events.c.id > cursor)
                     .order_by(events.c.id)
                     .limit(self._batch)
                 )
             ).all()
-            new = [row.id for row in rows if row.type in MAIL_EVENT_TYPES and row.channel is None]
+            new = [
+                row.id
+                for row in rows
+                if row.type in MAIL_EVENT_TYPES and row.channel is None and row.mailed
+            ]
             if new:
                 await conn.execute(
                     pg_insert(mail_jobs)

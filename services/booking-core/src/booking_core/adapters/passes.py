@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 from bookings_common.logging import get_logger
 from redis.exceptions import RedisError
@@ -58,3 +59,15 @@ class PeriodicPass:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(interval):
                         await self._wake.wait()
+
+
+class FunctionPass(PeriodicPass):
+    """A ``PeriodicPass`` whose pass is ``work()`` (the ticket expiry's, say)."""
+
+    def __init__(self, name: str, work: Callable[[], Awaitable[int]], *, batch: int) -> None:
+        super().__init__(batch=batch)
+        self.name = name
+        self._work = work
+
+    async def pass_once(self) -> int:
+        return await self._work()

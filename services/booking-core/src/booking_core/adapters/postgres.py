@@ -82,6 +82,7 @@ from .tables import (
     reminders,
     team_members,
 )
+from .ticketing import SqlTicketing
 
 # SQLSTATE classes meaning "the database is not reachable or going away":
 # 08 connection exception, 57P operator intervention (shutdown, cannot connect
@@ -588,6 +589,7 @@ class SqlUnitOfWork:
     throttle: SqlLoginThrottle
     teams: SqlTeams
     audit: SqlAuditLog
+    tickets: SqlTicketing
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -623,6 +625,7 @@ class SqlUnitOfWork:
         self.throttle = SqlLoginThrottle(session)
         self.teams = SqlTeams(session)
         self.audit = SqlAuditLog(session)
+        self.tickets = SqlTicketing(session)
         return self
 
     async def lock_team(self, team_id: UUID) -> None:

@@ -133,13 +133,11 @@ events = sa.Table(
     metadata,
     sa.Column("id", sa.BigInteger(), sa.Identity(always=True), primary_key=True),
     sa.Column("type", sa.Text(), nullable=False),
-    sa.Column(
-        "booking_id",
-        pg.UUID(as_uuid=True),
-        sa.ForeignKey("bookings.id", name="events_booking_id_fkey"),
-        nullable=False,
-    ),
-    # The owners an event goes to; both NULL for a public channel's event.
+    # The booking (an appointment or a place: bookings.id) or ticket booking
+    # (ticket_bookings.id) the event is about; no foreign key, as it is either.
+    sa.Column("booking_id", pg.UUID(as_uuid=True), nullable=False),
+    # The owners an event goes to; both NULL for a public channel's event, only the
+    # customer for a ticket booking's.
     sa.Column("provider_id", pg.UUID(as_uuid=True), nullable=True),
     sa.Column("customer_id", pg.UUID(as_uuid=True), nullable=True),
     sa.Column("payload", pg.JSONB(), nullable=False),
@@ -148,7 +146,7 @@ events = sa.Table(
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("channel", sa.Text(), nullable=True),
     sa.CheckConstraint(
-        "channel IS NOT NULL OR (provider_id IS NOT NULL AND customer_id IS NOT NULL)",
+        "channel IS NOT NULL OR customer_id IS NOT NULL",
         name="events_audience_check",
     ),
 )
@@ -500,4 +498,233 @@ sa.Index(
     "ix_mail_deliveries_failed",
     mail_deliveries.c.failed_at,
     postgresql_where=mail_deliveries.c.state == "failed",
+)
+
+# --- ticketing ----------------------------------------------------------------------
+
+venues = sa.Table(
+    "venues",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column(
+        "organisation_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("organisations.id", name="venues_organisation_id_fkey"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.Text(), nullable=False),
+    sa.Column("address", sa.Text(), nullable=False, server_default=""),
+    sa.Column("time_zone", sa.Text(), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+sa.Index("ix_venues_organisation", venues.c.organisation_id, venues.c.created_at, venues.c.id)
+
+seats = sa.Table(
+    "seats",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column(
+        "venue_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("venues.id", name="seats_venue_id_fkey"),
+        nullable=False,
+    ),
+    sa.Column("section", sa.Text(), nullable=False),
+    sa.Column("row", sa.Text(), nullable=False),
+    sa.Column("number", sa.Text(), nullable=False),
+    sa.Column("category", sa.Text(), nullable=False),
+    sa.UniqueConstraint("venue_id", "section", "row", "number", name="seats_position_key"),
+)
+
+ticketed_events = sa.Table(
+    "ticketed_events",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column(
+        "organisation_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("organisations.id", name="ticketed_events_organisation_id_fkey"),
+        nullable=False,
+    ),
+    sa.Column(
+        "venue_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("venues.id", name="ticketed_events_venue_id_fkey"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.Text(), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False, server_default=""),
+    sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sales_open_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sales_close_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("currency", sa.Text(), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False, server_default="1"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.CheckConstraint("ends_at > starts_at", name="ticketed_events_times_check"),
+    sa.CheckConstraint("sales_close_at > sales_open_at", name="ticketed_events_sales_check"),
+    sa.CheckConstraint("currency ~ '^[A-Z]{3}$'", name="ticketed_events_currency_check"),
+)
+sa.Index(
+    "ix_ticketed_events_organisation",
+    ticketed_events.c.organisation_id,
+    ticketed_events.c.created_at,
+    ticketed_events.c.id,
+)
+
+ticket_prices = sa.Table(
+    "ticket_prices",
+    metadata,
+    sa.Column(
+        "event_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("ticketed_events.id", name="ticket_prices_event_id_fkey"),
+        primary_key=True,
+    ),
+    sa.Column("category", sa.Text(), primary_key=True),
+    sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+    sa.CheckConstraint("amount_minor >= 0", name="ticket_prices_amount_check"),
+)
+
+ticket_bookings = sa.Table(
+    "ticket_bookings",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column(
+        "event_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("ticketed_events.id", name="ticket_bookings_event_id_fkey"),
+        nullable=False,
+    ),
+    sa.Column(
+        "customer_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("customers.id", name="ticket_bookings_customer_id_fkey"),
+        nullable=False,
+    ),
+    sa.Column("buyer_name", sa.Text(), nullable=False),
+    sa.Column("buyer_email", sa.Text(), nullable=False),
+    sa.Column("status", sa.Text(), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("total_minor", sa.BigInteger(), nullable=False),
+    sa.Column("currency", sa.Text(), nullable=False),
+    sa.Column("ticket_reference", sa.Text(), nullable=True),
+    sa.Column("manage_token_hash", sa.LargeBinary(), nullable=True),
+    sa.Column("idempotency_key", sa.Text(), nullable=True),
+    sa.Column("request_fingerprint", sa.Text(), nullable=True),
+    sa.Column("payment_state", sa.Text(), nullable=False, server_default="none"),
+    sa.Column("payment_failure_code", sa.Text(), nullable=True),
+    sa.Column("payment_failure_message", sa.Text(), nullable=True),
+    sa.Column("charge_id", sa.Text(), nullable=True),
+    sa.Column("late_payment", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("cancel_reason", sa.Text(), nullable=True),
+    sa.Column("version", sa.Integer(), nullable=False, server_default="1"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("expired_at", sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint(
+        "status IN ('pending', 'confirmed', 'cancelled', 'expired')",
+        name="ticket_bookings_status_check",
+    ),
+    sa.CheckConstraint(
+        "payment_state IN ('none', 'requested', 'succeeded', 'failed', 'refund_requested', "
+        "'refunded')",
+        name="ticket_bookings_payment_state_check",
+    ),
+    sa.UniqueConstraint("ticket_reference", name="ticket_bookings_ticket_reference_key"),
+    sa.UniqueConstraint(
+        "customer_id", "idempotency_key", name="ticket_bookings_idempotency_key_key"
+    ),
+)
+# The expiry scheduler's queue: pending holds by expiry.
+sa.Index(
+    "ix_ticket_bookings_expiring",
+    ticket_bookings.c.expires_at,
+    postgresql_where=ticket_bookings.c.status == "pending",
+)
+sa.Index(
+    "ix_ticket_bookings_event",
+    ticket_bookings.c.event_id,
+    ticket_bookings.c.created_at,
+    ticket_bookings.c.id,
+)
+
+ticket_booking_items = sa.Table(
+    "ticket_booking_items",
+    metadata,
+    sa.Column(
+        "booking_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("ticket_bookings.id", name="ticket_booking_items_booking_id_fkey"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "seat_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("seats.id", name="ticket_booking_items_seat_id_fkey"),
+        primary_key=True,
+    ),
+    sa.Column("event_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column("category", sa.Text(), nullable=False),
+    sa.Column("price_minor", sa.BigInteger(), nullable=False),
+    # True while its booking is pending or confirmed.
+    sa.Column("active", sa.Boolean(), nullable=False),
+)
+# No seat in two active bookings of one event: the database decides.
+sa.Index(
+    "ticket_booking_items_active_seat_key",
+    ticket_booking_items.c.event_id,
+    ticket_booking_items.c.seat_id,
+    unique=True,
+    postgresql_where=ticket_booking_items.c.active,
+)
+
+# Payment and refund requests to payment-service: the outbox of the payments queue.
+payment_requests = sa.Table(
+    "payment_requests",
+    metadata,
+    # Also the dramatiq message's id.
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column(
+        "booking_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("ticket_bookings.id", name="payment_requests_booking_id_fkey"),
+        nullable=False,
+    ),
+    sa.Column("kind", sa.Text(), nullable=False),
+    sa.Column("idempotency_key", sa.Text(), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+    sa.Column("currency", sa.Text(), nullable=False),
+    sa.Column("payment_method", sa.Text(), nullable=True),
+    sa.Column("charge_id", sa.Text(), nullable=True),
+    sa.Column("state", sa.Text(), nullable=False, server_default="queued"),
+    sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("kind IN ('charge', 'refund')", name="payment_requests_kind_check"),
+    sa.CheckConstraint(
+        "state IN ('queued', 'enqueued', 'resolved')", name="payment_requests_state_check"
+    ),
+    sa.UniqueConstraint("idempotency_key", name="payment_requests_idempotency_key_key"),
+)
+sa.Index(
+    "ix_payment_requests_open",
+    payment_requests.c.state,
+    payment_requests.c.enqueued_at,
+    postgresql_where=payment_requests.c.state != "resolved",
+)
+
+# Messages from the payment outcomes queue already applied (written in the same
+# transaction as what they changed, so a redelivery is a no-op).
+processed_messages = sa.Table(
+    "processed_messages",
+    metadata,
+    sa.Column("message_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("queue", sa.Text(), nullable=False),
+    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
 )

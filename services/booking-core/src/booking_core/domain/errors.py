@@ -111,3 +111,27 @@ class SignInUnavailable(BookingError):
     """No signing key is configured, so no token can be issued."""
 
     code = "UPSTREAM_UNAVAILABLE"
+
+
+class SeatUnavailable(BookingError):
+    """Some requested seats are in another active booking; ``seat_ids`` names them."""
+
+    code = "SEAT_UNAVAILABLE"
+
+    def __init__(self, seat_ids: list[str]) -> None:
+        super().__init__(f"{len(seat_ids)} of the seats are taken: {', '.join(seat_ids)}")
+        self.seat_ids = seat_ids
+
+
+class SalesClosed(BookingError):
+    """The event's sales window is not open now."""
+
+    code = "SALES_CLOSED"
+
+
+class BookingNotPayable(BookingError):
+    code = "BOOKING_NOT_PAYABLE"
+
+
+class BookingNotRefundable(BookingError):
+    code = "BOOKING_NOT_REFUNDABLE"

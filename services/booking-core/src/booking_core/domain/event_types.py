@@ -190,7 +190,9 @@ def parse_date(text: str, field_name: str) -> date:
         raise InvalidArgument(field_name, "must be a date YYYY-MM-DD") from None
 
 
-def _text(value: str, field_name: str, *, maximum: int, minimum: int = 0, lines: bool) -> str:
+def clean_text(value: str, field_name: str, *, maximum: int, minimum: int = 0, lines: bool) -> str:
+    """``value`` trimmed, ``minimum``..``maximum`` printable characters (line breaks and
+    tabs too when ``lines``); ``InvalidArgument`` naming ``field_name`` otherwise."""
     value = value.strip()
     allowed = "\n\t" if lines else ""
     if not minimum <= len(value) <= maximum or not all(
@@ -283,11 +285,11 @@ def validate_spec(spec: EventTypeSpec) -> EventTypeSpec:
     custom slug, sorted windows). Raises ``InvalidArgument`` naming the first bad field."""
     return replace(
         spec,
-        name=_text(spec.name, "name", minimum=1, maximum=MAX_NAME_LENGTH, lines=False),
-        description=_text(
+        name=clean_text(spec.name, "name", minimum=1, maximum=MAX_NAME_LENGTH, lines=False),
+        description=clean_text(
             spec.description, "description", maximum=MAX_DESCRIPTION_LENGTH, lines=True
         ),
-        location=_text(spec.location, "location", maximum=MAX_LOCATION_LENGTH, lines=False),
+        location=clean_text(spec.location, "location", maximum=MAX_LOCATION_LENGTH, lines=False),
         time_zone=validate_time_zone(spec.time_zone),
         period_minutes=_bounded(spec.period_minutes, "period_minutes", PERIOD_MINUTES),
         capacity=_bounded(spec.capacity, "capacity", CAPACITY),

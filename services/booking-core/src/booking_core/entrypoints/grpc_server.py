@@ -32,6 +32,8 @@ from booking_core.domain import commands
 from booking_core.domain.errors import (
     BookingError,
     BookingNotCancellable,
+    BookingNotPayable,
+    BookingNotRefundable,
     BookingOverlap,
     EmailTaken,
     GuestAlreadyBooked,
@@ -40,6 +42,8 @@ from booking_core.domain.errors import (
     InvalidCredentials,
     NotFound,
     PermissionDenied,
+    SalesClosed,
+    SeatUnavailable,
     SignInUnavailable,
     SlotFull,
     SlotUnavailable,
@@ -79,6 +83,10 @@ _STATUS_OF: dict[type[BookingError], Status] = {
     TooManyAttempts: Status.RESOURCE_EXHAUSTED,
     SignInUnavailable: Status.UNAVAILABLE,
     Unavailable: Status.UNAVAILABLE,
+    SeatUnavailable: Status.ALREADY_EXISTS,
+    SalesClosed: Status.FAILED_PRECONDITION,
+    BookingNotPayable: Status.FAILED_PRECONDITION,
+    BookingNotRefundable: Status.FAILED_PRECONDITION,
 }
 _call_method: ContextVar[str] = ContextVar("call_method", default="?")
 _call_started: ContextVar[float] = ContextVar("call_started", default=0.0)
@@ -153,9 +161,11 @@ def rpc(
         try:
             return await method(self, message)
         except BookingError as exc:
-            metadata = (
-                {"retryAfter": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else None
-            )
+            metadata = None
+            if isinstance(exc, TooManyAttempts):
+                metadata = {"retryAfter": str(exc.retry_after)}
+            elif isinstance(exc, SeatUnavailable):
+                metadata = {"seatIds": ",".join(exc.seat_ids)}
             status = _STATUS_OF.get(type(exc), Status.INTERNAL)
             raise error(status, exc.code, exc.message, metadata) from None
         except GRPCError:

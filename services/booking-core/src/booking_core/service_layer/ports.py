@@ -22,6 +22,7 @@ from booking_core.domain.model import (
 )
 
 from .identity_ports import TeamRepository
+from .ticketing_ports import TicketingRepository
 
 
 class BookingRepository(Protocol):
@@ -155,6 +156,9 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditLog: ...
+
+    @property
+    def tickets(self) -> TicketingRepository: ...
 
     def append_event(self, event: NewEvent) -> None:
         """Stage an event; it is written, and gets its id, at ``commit()``."""
