@@ -35,6 +35,10 @@ CODES: Final[Mapping[str, tuple[int, str]]] = {
     "SLUG_TAKEN": (409, "Slug taken"),
     "EMAIL_TAKEN": (409, "Email address taken"),
     "TEAM_IN_USE": (409, "Team in use"),
+    "SEAT_UNAVAILABLE": (409, "Seats not available"),
+    "SALES_CLOSED": (409, "Sales closed"),
+    "BOOKING_NOT_PAYABLE": (409, "Booking cannot be paid"),
+    "BOOKING_NOT_REFUNDABLE": (409, "Booking cannot be refunded"),
     "IDEMPOTENCY_KEY_REUSED": (422, "Idempotency key reused"),
     "RATE_LIMITED": (429, "Too many requests"),
     "TOO_MANY_CONNECTIONS": (429, "Too many connections"),
@@ -71,7 +75,9 @@ class ProblemError(Exception):
     """An error a client should see: ``code`` is a key of ``CODES``, ``detail`` is safe to show.
 
     ``errors`` lists invalid fields (validation only); ``headers`` are added to
-    the response (``Retry-After``, ``WWW-Authenticate``, rate-limit headers).
+    the response (``Retry-After``, ``WWW-Authenticate``, rate-limit headers);
+    ``extensions`` are extra members of the problem (RFC 9457, section 3.2), such as
+    ``seatIds`` of ``SEAT_UNAVAILABLE``.
     """
 
     def __init__(
@@ -81,6 +87,7 @@ class ProblemError(Exception):
         *,
         errors: Sequence[FieldError] = (),
         headers: Mapping[str, str] | None = None,
+        extensions: Mapping[str, Any] | None = None,
     ) -> None:
         if code not in CODES:
             raise ValueError(f"unknown problem code {code!r}")
@@ -90,6 +97,7 @@ class ProblemError(Exception):
         self.detail = detail
         self.errors = tuple(errors)
         self.headers = dict(headers or {})
+        self.extensions = dict(extensions or {})
 
 
 class ValidationFailed(ProblemError):
@@ -134,9 +142,12 @@ def problem_response(
     *,
     errors: Sequence[FieldError] = (),
     headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> web.Response:
-    """Render ``{type, title, status, detail, code, requestId[, errors]}`` as problem+json."""
-    body: dict[str, Any] = {
+    """Render ``{type, title, status, detail, code, requestId[, errors][, extensions]}`` as
+    problem+json."""
+    body: dict[str, Any] = {**(extensions or {})}
+    body |= {
         "type": problem_type(code),
         "title": title,
         "status": status,
@@ -163,6 +174,7 @@ def render(problem: ProblemError) -> web.Response:
         problem.detail,
         errors=problem.errors,
         headers=problem.headers,
+        extensions=problem.extensions,
     )
 
 

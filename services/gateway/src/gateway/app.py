@@ -15,7 +15,15 @@ from bookings_web.observability import HttpMetrics
 from bookings_web.problems import problem_middleware
 from swagger_ui import api_doc
 
-from . import admin_views, auth_views, event_type_views, keys, mail_views, views
+from . import (
+    admin_views,
+    auth_views,
+    event_type_views,
+    keys,
+    mail_views,
+    ticketing_views,
+    views,
+)
 from .openapi import build_spec
 from .parsing import MAX_BODY_BYTES
 from .ratelimit import KeyedRateLimiter, rate_limit_middleware
@@ -24,6 +32,7 @@ from .upstream import CoreClient
 from .upstream_event_types import EventTypesClient
 from .upstream_identity import IdentityClient
 from .upstream_mail import MailClient
+from .upstream_ticketing import TicketingClient
 
 DOCS_PREFIX: Final = "/docs"
 # Never authenticated; the first three are never rate-limited either (probes, scrapers).
@@ -59,6 +68,7 @@ async def core_channel(app: web.Application) -> AsyncIterator[None]:
     )
     app[keys.IDENTITY] = IdentityClient(channel, deadline_seconds=settings.core_deadline_seconds)
     app[keys.MAIL] = MailClient(channel, deadline_seconds=settings.core_deadline_seconds)
+    app[keys.TICKETING] = TicketingClient(channel, deadline_seconds=settings.core_deadline_seconds)
     yield
     channel.close()
 
@@ -75,7 +85,12 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[
             metrics.middleware,
             problem_middleware,
-            authentication_middleware(settings.jwt, public_paths=PUBLIC_PATHS, jwks=jwks),
+            authentication_middleware(
+                settings.jwt,
+                public_paths=PUBLIC_PATHS,
+                is_public=ticketing_views.is_guest_request,
+                jwks=jwks,
+            ),
             rate_limit_middleware(limiter, settings.trusted_proxies, exempt_paths=UNLIMITED_PATHS),
         ],
     )
@@ -95,6 +110,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(event_type_views.routes)
     app.add_routes(auth_views.routes)
     app.add_routes(admin_views.routes)
+    app.add_routes(ticketing_views.routes)
     app.router.add_get("/metrics", metrics.handler)
     if settings.development:
         app.router.add_post("/dev/token", views.dev_token)

@@ -191,7 +191,9 @@ async def public_slots(request: web.Request) -> web.Response:
     return web.json_response(_slot_list.dump({"time_zone": zone.key, "slots": slots}))
 
 
-async def _limit_bookings(request: web.Request) -> None:
+async def limit_public_bookings(request: web.Request) -> None:
+    """429 ``RATE_LIMITED`` past ``PUBLIC_BOOKING_RATE_LIMIT_PER_MINUTE`` bookings from the
+    client's address (guests' event-type places and ticket holds together)."""
     settings = request.app[keys.SETTINGS]
     limiter = request.app[keys.PUBLIC_BOOKING_LIMITER]
     decision = await limiter.check(f"ip:{client_ip(request, settings.trusted_proxies)}")
@@ -209,7 +211,7 @@ async def public_book(request: web.Request) -> web.Response:
     """201 ``{bookingId, reference, manageUrl}`` + ``Location``: a guest's place in a slot;
     an idempotent replay is 200 with ``Idempotent-Replayed: true``."""
     slug = _slug(request)
-    await _limit_bookings(request)
+    await limit_public_bookings(request)
     body = await read_json(request, _book)
     reply = await request.app[keys.EVENT_TYPES].book(
         slug,

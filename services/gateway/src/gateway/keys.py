@@ -13,12 +13,14 @@ from .upstream import CoreClient
 from .upstream_event_types import EventTypesClient
 from .upstream_identity import IdentityClient
 from .upstream_mail import MailClient
+from .upstream_ticketing import TicketingClient
 
 SETTINGS = web.AppKey("settings", Settings)
 CORE = web.AppKey("core", CoreClient)
 EVENT_TYPES = web.AppKey("event_types", EventTypesClient)
 IDENTITY = web.AppKey("identity", IdentityClient)
 MAIL = web.AppKey("mail", MailClient)
+TICKETING = web.AppKey("ticketing", TicketingClient)
 RATE_LIMITER = web.AppKey("rate_limiter", KeyedRateLimiter)
 PUBLIC_BOOKING_LIMITER = web.AppKey("public_booking_limiter", KeyedRateLimiter)
 METRICS = web.AppKey("metrics", HttpMetrics)

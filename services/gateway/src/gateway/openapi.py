@@ -12,7 +12,7 @@ from typing import Any, Final
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from . import openapi_event_types, openapi_identity, openapi_mail, schemas
+from . import openapi_event_types, openapi_identity, openapi_mail, openapi_ticketing, schemas
 from .openapi_common import HEADERS, json_content, operation, problem_responses
 
 _SCHEMAS: Final = {
@@ -67,6 +67,7 @@ def build_spec(*, development: bool, version: str = "1.0.0") -> dict[str, Any]:
         **openapi_event_types.SCHEMAS,
         **openapi_identity.SCHEMAS,
         **openapi_mail.SCHEMAS,
+        **openapi_ticketing.SCHEMAS,
     }
     for name, schema in parts.items():
         spec.components.schema(name, schema=schema)
@@ -252,4 +253,5 @@ def build_spec(*, development: bool, version: str = "1.0.0") -> dict[str, Any]:
     openapi_event_types.add_paths(spec)
     openapi_identity.add_paths(spec)
     openapi_mail.add_paths(spec)
+    openapi_ticketing.add_paths(spec)
     return spec.to_dict()

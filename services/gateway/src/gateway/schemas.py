@@ -170,6 +170,11 @@ class Problem(Schema):
     code = fields.String(required=True)
     request_id = fields.String(required=True, allow_none=True, data_key="requestId")
     errors = fields.List(fields.Nested(ProblemFieldError))
+    seat_ids = fields.List(
+        fields.String(),
+        data_key="seatIds",
+        metadata={"description": "SEAT_UNAVAILABLE only: the requested seats already taken."},
+    )
 
 
 class Health(Schema):

@@ -57,6 +57,9 @@ _DOMAIN_REASONS: Final = frozenset(
         "SLUG_TAKEN",
         "EMAIL_TAKEN",
         "TEAM_IN_USE",
+        "SALES_CLOSED",
+        "BOOKING_NOT_PAYABLE",
+        "BOOKING_NOT_REFUNDABLE",
         "UNAUTHENTICATED",
         "RATE_LIMITED",
     }
@@ -98,6 +101,9 @@ def problem_from_grpc(exc: GRPCError, renames: Mapping[str, str] | None = None) 
             return ValidationFailed([FieldError(rest_field(field, renames or {}), text)])
         return ValidationFailed([FieldError("body", message or "invalid request")])
     reason = error_reason(exc)
+    if reason == "SEAT_UNAVAILABLE":
+        taken = [s for s in error_metadata(exc).get("seatIds", "").split(",") if s]
+        return ProblemError(reason, message, extensions={"seatIds": taken})
     if reason in _DOMAIN_REASONS:
         retry = error_metadata(exc).get("retryAfter", "")
         headers = {"Retry-After": retry} if retry.isdigit() else None
