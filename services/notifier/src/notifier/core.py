@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Final
 
-from bookings_common.events import EventEnvelope, event_type_channel
+from bookings_common.events import EventEnvelope, event_type_channel, ticketed_event_channel
 from bookings_common.grpc import is_serving
 from bookings_proto.bookings import v1 as pb
 from bookings_web.auth import Principal
@@ -51,6 +51,7 @@ class CoreEvents:
         self._channel = channel
         self._stub = pb.BookingServiceStub(channel, timeout=deadline_seconds)
         self._event_types = pb.EventTypeServiceStub(channel, timeout=deadline_seconds)
+        self._ticketing = pb.TicketingServiceStub(channel, timeout=deadline_seconds)
         self._channels: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
 
     async def head_id(self) -> int:
@@ -76,25 +77,32 @@ class CoreEvents:
         async for page in self._pages(request, after_id):
             yield page
 
-    async def event_type_channel(self, slug: str) -> str:
-        """The public channel of the active event type with this (random or custom) slug;
-        raises ``UnknownChannel`` or ``CoreUnavailable``. Answers (unknown slugs too) are
+    async def public_channel(self, kind: str, name: str) -> str:
+        """The public channel of the active event type with this (random or custom) slug
+        (``kind`` "event-type") or of the ticketed event with this id ("ticketed-event");
+        raises ``UnknownChannel`` or ``CoreUnavailable``. Answers (unknown names too) are
         kept for ``CHANNEL_CACHE_SECONDS``, so reconnecting guests and floods of made-up
-        slugs cost booking-core one call per slug and period."""
-        key = slug.lower()
+        names cost booking-core one call per name and period."""
+        key = f"{kind}:{name.lower()}"
         now = time.monotonic()
         cached = self._channels.get(key)
         if cached is not None and now - cached[1] < CHANNEL_CACHE_SECONDS:
             if cached[0] is None:
-                raise UnknownChannel(slug)
+                raise UnknownChannel(name)
             return cached[0]
         try:
-            channel = await self._resolve(slug)
+            channel = await (
+                self._resolve(name) if kind == "event-type" else self._resolve_event(name)
+            )
         except UnknownChannel:
             self._remember(key, None, now)
             raise
         self._remember(key, channel, now)
         return channel
+
+    async def event_type_channel(self, slug: str) -> str:
+        """``public_channel("event-type", slug)``."""
+        return await self.public_channel("event-type", slug)
 
     def _remember(self, key: str, channel: str | None, now: float) -> None:
         self._channels[key] = (channel, now)
@@ -116,6 +124,21 @@ class CoreEvents:
         if reply.event_type is None:
             raise UnknownChannel(slug)
         return event_type_channel(reply.event_type.slug)
+
+    async def _resolve_event(self, event_id: str) -> str:
+        try:
+            reply = await self._ticketing.get_public_event(
+                pb.GetPublicEventRequest(actor=NOTIFIER_ACTOR, event_id=event_id)
+            )
+        except GRPCError as exc:
+            if exc.status in (Status.NOT_FOUND, Status.INVALID_ARGUMENT):
+                raise UnknownChannel(event_id) from None
+            raise CoreUnavailable(f"booking-core GetPublicEvent failed: {exc!r}") from exc
+        except (OSError, TimeoutError, StreamTerminatedError, ProtocolError) as exc:
+            raise CoreUnavailable(f"booking-core GetPublicEvent failed: {exc!r}") from exc
+        if reply.event is None:
+            raise UnknownChannel(event_id)
+        return ticketed_event_channel(reply.event.id)
 
     async def all_events(self, after_id: int) -> AsyncIterator[list[EventEnvelope]]:
         """Pages of every owner's events with ``id > after_id``, ascending."""

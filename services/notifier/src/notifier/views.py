@@ -38,12 +38,26 @@ routes = web.RouteTableDef()
 MAX_EVENT_ID: Final = 2**63 - 1
 LAST_EVENT_ID_HEADER: Final = "Last-Event-ID"
 EVENT_TYPE_PARAM: Final = "eventType"
+TICKETED_EVENT_PARAM: Final = "event"
 MAX_SLUG_LENGTH: Final = 64
+# What a public connection watches: ("event-type", slug) or ("ticketed-event", event id).
+PublicTarget = tuple[str, str]
 
 
 def is_public_websocket(request: web.Request) -> bool:
-    """``GET /ws?eventType=<slug>`` watches a public channel: no token needed."""
-    return request.path == "/ws" and EVENT_TYPE_PARAM in request.query
+    """``GET /ws?eventType=<slug>`` or ``?event=<ticketed event id>`` watches a public
+    channel: no token needed."""
+    return request.path == "/ws" and (
+        EVENT_TYPE_PARAM in request.query or TICKETED_EVENT_PARAM in request.query
+    )
+
+
+def _ws_target(request: web.Request) -> PublicTarget | None:
+    if EVENT_TYPE_PARAM in request.query:
+        return ("event-type", request.query[EVENT_TYPE_PARAM])
+    if TICKETED_EVENT_PARAM in request.query:
+        return ("ticketed-event", request.query[TICKETED_EVENT_PARAM])
+    return None
 
 
 class PolicyWebSocketResponse(web.WebSocketResponse):
@@ -80,16 +94,18 @@ async def _replay_pages(
         await rest.aclose()
 
 
-async def _public_channel(request: web.Request, slug: str) -> str:
-    """The channel of an active event type's slug: 404 when there is none, 503 when
-    booking-core cannot say."""
-    if not slug or len(slug) > MAX_SLUG_LENGTH or not slug.isascii():
-        raise ProblemError("NOT_FOUND", "no such event type")
+async def _public_channel(request: web.Request, target: PublicTarget) -> str:
+    """The channel of an active event type's slug or of a ticketed event: 404 when there
+    is none, 503 when booking-core cannot say."""
+    kind, key = target
+    what = "event type" if kind == "event-type" else "event"
+    if not key or len(key) > MAX_SLUG_LENGTH or not key.isascii():
+        raise ProblemError("NOT_FOUND", f"no such {what}")
     try:
-        return await request.app[keys.CORE].event_type_channel(slug)
+        return await request.app[keys.CORE].public_channel(kind, key)
     except UnknownChannel:
         request.app[keys.METRICS].rejected.labels("unknown_channel").inc()
-        raise ProblemError("NOT_FOUND", "no such event type") from None
+        raise ProblemError("NOT_FOUND", f"no such {what}") from None
     except CoreUnavailable as exc:
         log.warning("notifier.channel.unavailable", error=str(exc))
         raise ProblemError(
@@ -100,18 +116,22 @@ async def _public_channel(request: web.Request, slug: str) -> str:
 
 
 async def admit(
-    request: web.Request, transport: Transport, after_id: int | None, *, slug: str | None = None
+    request: web.Request,
+    transport: Transport,
+    after_id: int | None,
+    *,
+    target: PublicTarget | None = None,
 ) -> tuple[Connection, AsyncIterator[list[EventEnvelope]] | None]:
     """Check the caller and register its connection (see the module docstring): the
-    verified principal's events, or with ``slug`` that event type's public channel.
+    verified principal's events, or with ``target`` that public channel.
     The caller must ``request.app[keys.REGISTRY].remove`` it when done."""
     app = request.app
     settings, metrics, registry = app[keys.SETTINGS], app[keys.METRICS], app[keys.REGISTRY]
-    caller = principal(request) if slug is None else None
+    caller = principal(request) if target is None else None
     if not origin_allowed(request, settings.cors_allowed_origins):
         metrics.rejected.labels("origin").inc()
         raise ProblemError("FORBIDDEN", "connections from this Origin are not allowed")
-    channel = await _public_channel(request, slug) if slug is not None else None
+    channel = await _public_channel(request, target) if target is not None else None
     connection = Connection(
         caller,
         transport,
@@ -179,7 +199,8 @@ class WebSocketPeer:
 async def websocket(request: web.Request) -> web.StreamResponse:
     """``GET /ws``: events as text frames; ``{"type":"ping"}`` gets ``{"type":"pong"}``;
     ``?lastEventId=N`` replays events after N first; ``?eventType=<slug>`` watches that
-    event type's public availability channel instead (no token)."""
+    event type's public availability channel instead, ``?event=<id>`` a ticketed
+    event's seat map (no token)."""
     settings = request.app[keys.SETTINGS]
     ws = PolicyWebSocketResponse(
         heartbeat=settings.heartbeat_seconds,
@@ -192,7 +213,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         )
     after_id = parse_event_id(request.query.get("lastEventId"), "lastEventId")
     connection, replay = await admit(
-        request, Transport.WEBSOCKET, after_id, slug=request.query.get(EVENT_TYPE_PARAM)
+        request, Transport.WEBSOCKET, after_id, target=_ws_target(request)
     )
     try:
         ws.headers[REQUEST_ID_HEADER] = current_request_id() or ""
@@ -259,7 +280,7 @@ class SsePeer:
 async def events(request: web.Request) -> web.StreamResponse:
     """``GET /events``: Server-Sent Events with ``id:`` the event id, ``event:`` the type,
     ``data:`` the envelope; ``Last-Event-ID`` (or ``?lastEventId=``) replays first."""
-    return await _event_stream(request, slug=None)
+    return await _event_stream(request, target=None)
 
 
 @routes.get("/public/event-types/{slug}/availability")
@@ -267,10 +288,17 @@ async def availability(request: web.Request) -> web.StreamResponse:
     """``GET /public/event-types/{slug}/availability``: the event type's slot.availability
     events as Server-Sent Events, for anyone (no token, no personal data), resumable
     with ``Last-Event-ID``."""
-    return await _event_stream(request, slug=request.match_info["slug"])
+    return await _event_stream(request, target=("event-type", request.match_info["slug"]))
 
 
-async def _event_stream(request: web.Request, *, slug: str | None) -> web.StreamResponse:
+@routes.get("/public/events/{id}/availability")
+async def seat_availability(request: web.Request) -> web.StreamResponse:
+    """``GET /public/events/{id}/availability``: the ticketed event's seat.availability
+    events as Server-Sent Events, for anyone, resumable with ``Last-Event-ID``."""
+    return await _event_stream(request, target=("ticketed-event", request.match_info["id"]))
+
+
+async def _event_stream(request: web.Request, *, target: PublicTarget | None) -> web.StreamResponse:
     settings = request.app[keys.SETTINGS]
     header = request.headers.get(LAST_EVENT_ID_HEADER)
     after_id = (
@@ -278,7 +306,7 @@ async def _event_stream(request: web.Request, *, slug: str | None) -> web.Stream
         if header is not None
         else parse_event_id(request.query.get("lastEventId"), "lastEventId")
     )
-    connection, replay = await admit(request, Transport.SSE, after_id, slug=slug)
+    connection, replay = await admit(request, Transport.SSE, after_id, target=target)
     try:
         stream = EventSourceResponse(
             headers={REQUEST_ID_HEADER: current_request_id() or ""},
