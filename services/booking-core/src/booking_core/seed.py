@@ -1,11 +1,14 @@
 """``python -m booking_core.seed``: create the demo organisation, its admin, provider,
-a customer and an event type; print their ids and the event type's slugs.
+a customer, an event type, and a venue with 300 seats and a ticketed event; print
+their ids and the event type's slugs.
 
 Idempotent: the demo records have fixed ids (uuid5 of their names), so running
 it again changes nothing and prints the same JSON, except that the admin's
 password (``admin@demo.example``, random) is printed only by the run that created
 the admin: only its Argon2id hash is stored. The event type's random slug is drawn
-on the first run and kept; its custom slug is ``demo-intro-call``.
+on the first run and kept; its custom slug is ``demo-intro-call``. The demo concert
+starts 30 days after the run that created it, and moves 30 days ahead again once
+its sales have closed.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from bookings_common.settings import load_or_exit, new_env, postgres_url
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .adapters.event_types import event_type_row
 from .adapters.postgres import create_engine
@@ -27,7 +31,11 @@ from .adapters.tables import (
     event_types,
     organisations,
     providers,
+    seats,
+    ticket_prices,
+    ticketed_events,
     users,
+    venues,
 )
 from .domain.event_types import EventType, EventTypeSpec, new_slug
 from .domain.identity import Passwords, generate_password
@@ -42,6 +50,87 @@ DEMO_ADMIN_ID = uuid.uuid5(uuid.NAMESPACE_URL, "bookings:demo-admin")
 DEMO_ADMIN_EMAIL = "admin@demo.example"
 DEMO_EVENT_TYPE_SLUG = "demo-intro-call"
 DEFAULT_PUBLIC_BASE_URL = "http://localhost:8080"
+DEMO_VENUE_ID = uuid.uuid5(uuid.NAMESPACE_URL, "bookings:demo-venue")
+DEMO_TICKETED_EVENT_ID = uuid.uuid5(uuid.NAMESPACE_URL, "bookings:demo-concert")
+# (section, rows, seats per row, category, price in cents)
+DEMO_SECTIONS = (
+    ("Stalls", "ABCDEFGHIJ", 20, "stalls", 4500),
+    ("Balcony", "ABCDE", 20, "balcony", 2500),
+)
+
+
+def demo_seats() -> list[dict[str, object]]:
+    """The demo hall's 300 seats, with ids fixed by their position."""
+    return [
+        {
+            "id": uuid.uuid5(uuid.NAMESPACE_URL, f"bookings:demo-seat:{section}:{row}:{number}"),
+            "venue_id": DEMO_VENUE_ID,
+            "section": section,
+            "row": row,
+            "number": str(number),
+            "category": category,
+        }
+        for section, rows, per_row, category, _ in DEMO_SECTIONS
+        for row in rows
+        for number in range(1, per_row + 1)
+    ]
+
+
+async def seed_ticketing(conn: AsyncConnection, now: datetime) -> None:
+    """The demo hall, its seats and the demo concert (prices per section), if absent."""
+    await conn.execute(
+        insert(venues)
+        .values(
+            id=DEMO_VENUE_ID,
+            organisation_id=DEMO_ORGANISATION_ID,
+            name="Demo Hall",
+            address="Market Square 1, Berlin",
+            time_zone="Europe/Berlin",
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[venues.c.id])
+    )
+    await conn.execute(insert(seats).values(demo_seats()).on_conflict_do_nothing())
+    starts = (now + timedelta(days=30)).replace(hour=18, minute=0, second=0, microsecond=0)
+    times = {
+        "starts_at": starts,
+        "ends_at": starts + timedelta(hours=2),
+        "sales_open_at": now - timedelta(days=1),
+        "sales_close_at": starts - timedelta(hours=1),
+    }
+    await conn.execute(
+        insert(ticketed_events)
+        .values(
+            id=DEMO_TICKETED_EVENT_ID,
+            organisation_id=DEMO_ORGANISATION_ID,
+            venue_id=DEMO_VENUE_ID,
+            name="Demo Concert",
+            description="An evening of chamber music. Seats are held for 10 minutes.",
+            currency="EUR",
+            created_at=now,
+            updated_at=now,
+            **times,
+        )
+        .on_conflict_do_nothing(index_elements=[ticketed_events.c.id])
+    )
+    await conn.execute(
+        ticketed_events.update()
+        .where(
+            ticketed_events.c.id == DEMO_TICKETED_EVENT_ID, ticketed_events.c.sales_close_at < now
+        )
+        .values(updated_at=now, **times)
+    )
+    await conn.execute(
+        insert(ticket_prices)
+        .values(
+            [
+                {"event_id": DEMO_TICKETED_EVENT_ID, "category": category, "amount_minor": price}
+                for _, _, _, category, price in DEMO_SECTIONS
+            ]
+        )
+        .on_conflict_do_nothing()
+    )
 
 
 def demo_event_type(now: datetime) -> EventType:
@@ -144,6 +233,7 @@ async def seed(database_url: str, public_base_url: str = DEFAULT_PUBLIC_BASE_URL
                         .values(slug=slug_text, event_type_id=event_type.id, custom=custom)
                         .on_conflict_do_nothing()
                     )
+            await seed_ticketing(conn, now)
             slug = await conn.scalar(
                 sa.select(event_type_slugs.c.slug).where(
                     event_type_slugs.c.event_type_id == DEMO_EVENT_TYPE_ID,
@@ -161,6 +251,8 @@ async def seed(database_url: str, public_base_url: str = DEFAULT_PUBLIC_BASE_URL
         "eventTypeCustomSlug": DEMO_EVENT_TYPE_SLUG,
         "bookingUrl": f"{public_base_url}/book/{DEMO_EVENT_TYPE_SLUG}",
         "adminEmail": DEMO_ADMIN_EMAIL,
+        "venueId": str(DEMO_VENUE_ID),
+        "ticketedEventId": str(DEMO_TICKETED_EVENT_ID),
     }
     if admin_password is not None:  # shown once: only the hash is stored
         demo["adminPassword"] = admin_password
