@@ -34,6 +34,7 @@ from booking_core.domain.ticketing import (
     TicketStatus,
     Venue,
     VenueSpec,
+    seat_order,
 )
 from booking_core.service_layer.ports import DuplicateIdempotencyKey
 from booking_core.service_layer.ticketing_ports import PaymentRequest, SeatOffer
@@ -95,9 +96,6 @@ def _event(row: RowMapping, prices: dict[str, int]) -> TicketedEvent:
         row["created_at"],
         row["updated_at"],
     )
-
-
-_SEAT_ORDER = (seats.c.section, seats.c.row, seats.c.number)
 
 
 class SqlTicketing:
@@ -175,8 +173,9 @@ class SqlTicketing:
             raise InvalidArgument("seats", "a seat with that section, row and number exists")
 
     async def list_seats(self, venue_id: UUID) -> list[Seat]:
-        query = sa.select(seats).where(seats.c.venue_id == venue_id).order_by(*_SEAT_ORDER)
-        return [_seat(row) for row in (await self._session.read(query)).mappings()]
+        query = sa.select(seats).where(seats.c.venue_id == venue_id)
+        found = [_seat(row) for row in (await self._session.read(query)).mappings()]
+        return sorted(found, key=seat_order)
 
     # --- events ----------------------------------------------------------------------
 
@@ -283,7 +282,6 @@ class SqlTicketing:
             sa.select(seats, taken.c.status.label("booking_status"))
             .outerjoin(taken, taken.c.seat_id == seats.c.id)
             .where(seats.c.venue_id == event.spec.venue_id)
-            .order_by(*_SEAT_ORDER)
         )
         offers = []
         for row in (await self._session.read(query)).mappings():
@@ -297,7 +295,7 @@ class SqlTicketing:
             )
             seat = _seat(row)
             offers.append(SeatOffer(seat, event.spec.prices.get(seat.category), state))
-        return offers
+        return sorted(offers, key=lambda offer: seat_order(offer.seat))
 
     async def seats_of(self, venue_id: UUID, seat_ids: Sequence[UUID]) -> list[Seat]:
         """The venue's seats among ``seat_ids`` (others are not returned)."""
@@ -394,10 +392,11 @@ class SqlTicketing:
                 )
                 .join(seats, seats.c.id == ticket_booking_items.c.seat_id)
                 .where(ticket_booking_items.c.booking_id.in_(booking_ids))
-                .order_by(*_SEAT_ORDER)
             )
             for row in (await self._session.read(query)).mappings():
                 found[row["booking_id"]].append(TicketItem(_seat(row), row["price_minor"]))
+        for items in found.values():
+            items.sort(key=lambda item: seat_order(item.seat))
         return found
 
     async def save_booking(self, booking: TicketBooking) -> None:

@@ -14,6 +14,7 @@ Status machine (see ``TicketBooking``)::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -132,6 +133,18 @@ class Seat:
     row: str
     number: str
     category: str
+
+
+def _natural(label: str) -> tuple[tuple[int, int | str], ...]:
+    """``"A10"`` after ``"A9"``: digit runs compare as numbers."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part) for part in re.findall(r"\d+|\D+", label)
+    )
+
+
+def seat_order(seat: Seat) -> tuple[object, ...]:
+    """How seats are listed: by section, row and number, numbers in numeric order."""
+    return (_natural(seat.section), _natural(seat.row), _natural(seat.number))
 
 
 def validate_seats(specs: list[SeatSpec]) -> list[SeatSpec]:

@@ -53,6 +53,7 @@ from booking_core.domain.ticketing import (
     TicketStatus,
     Venue,
     VenueSpec,
+    seat_order,
     validate_seat_ids,
     validate_seats,
 )
@@ -439,6 +440,7 @@ class TicketingService:
             token = self._tokens.token_for(booking.id)
             try:
                 taken = await uow.tickets.insert_hold(booking, self._tokens.hash(token))
+                booking.items.sort(key=lambda item: seat_order(item.seat))
             except DuplicateIdempotencyKey:
                 taken = None
             if taken is None:  # the same key committed meanwhile: answer as it did
