@@ -92,6 +92,7 @@ def main() -> None:
     # As the Procfile gives the gateway: the environment, else the gateway's own address.
     public = os.environ.get("PUBLIC_BASE_URL") or f"http://localhost:{gateway}"
     mail_metrics = os.environ.get("MAIL_WORKER_METRICS_PORT", "9192")
+    payment_metrics = os.environ.get("PAYMENT_SERVICE_METRICS_PORT", "9193")
     mail_dir = env.str("MAIL_SINK_DIR", "var/mail")
     admin_password = (
         f"password {demo['adminPassword']}  (shown this once: note it)"
@@ -106,6 +107,7 @@ def main() -> None:
                 ws://localhost:{notifiers[1]}/ws  http://localhost:{notifiers[1]}/events
   metrics       http://localhost:{gateway}/metrics  :{notifiers[0]}/metrics  :{notifiers[1]}/metrics
                 reminder worker :9191/metrics  mail worker :{mail_metrics}/metrics
+                payment-service :{payment_metrics}/metrics
   mail          every message is stored under {mail_dir}/ (a .eml file, and a folder
                 with its invite.ics); the mail-sink log line names each one
 
@@ -114,10 +116,12 @@ def main() -> None:
   demo customer  {demo["customerId"]}
   demo event type "Intro call": {public}/book/{demo["eventTypeCustomSlug"]}
                  slots: http://localhost:{gateway}/public/event-types/{demo["eventTypeCustomSlug"]}/slots
+  demo concert   seats: http://localhost:{gateway}/public/events/{demo["ticketedEventId"]}/seats
 
   export PROVIDER={demo["providerId"]}
   export CUSTOMER={demo["customerId"]}
   export SLUG={demo["eventTypeCustomSlug"]}
+  export EVENT={demo["ticketedEventId"]}
   export CUSTOMER_TOKEN={customer}
   export PROVIDER_TOKEN={provider}
   (tokens valid {TOKEN_HOURS} hours; Ctrl-C stops everything)

@@ -383,7 +383,7 @@ async def test_the_readme_admin_walkthrough_works_as_written(system: DevSystem) 
 
 async def test_every_process_stops_on_sigterm_within_ten_seconds(system: DevSystem) -> None:
     pids = system.pids()
-    assert len(pids) == 7
+    assert len(pids) == 8
     started = time.monotonic()
     os.killpg(system.process.pid, signal.SIGTERM)
     code = await asyncio.to_thread(system.process.wait, 15)
@@ -407,6 +407,7 @@ async def test_every_process_stops_on_sigterm_within_ten_seconds(system: DevSyst
         "worker",
         "mail-worker",
         "mail-sink",
+        "payments",
     ):
         assert re.search(rf"(?<![\w-]){process}\.1 stopped \(rc=0\)", text), process
 

@@ -430,6 +430,20 @@ class MailWorkerProcess(WorkerProcess):
         )
 
 
+class PaymentServiceProcess(WorkerProcess):
+    """payment-service as users start it (``dramatiq payment_service.broker --queues
+    payments``), in a process group of its own so ``kill_group`` kills it mid-payment."""
+
+    new_session = True
+    args: tuple[str, ...] = (
+        *("payment_service.broker", "--processes", "1", "--threads", "4"),
+        *("--queues", "payments", "--skip-logging"),
+    )
+
+    def __init__(self, redis_url: str, log_path: Path, **extra_env: str) -> None:
+        super().__init__(0, redis_url, log_path, **extra_env)
+
+
 class NotifierProcess(HttpServiceProcess):
     """A notifier replica in its own process; ready when subscribed to Redis."""
 
@@ -539,7 +553,7 @@ class DevSystem:
                     return False
                 # A worker's metrics endpoint answers once a worker process has booted
                 # (whatever LOG_LEVEL says).
-                for name in ("worker-metrics", "mail-metrics"):
+                for name in ("worker-metrics", "mail-metrics", "payment-metrics"):
                     with contextlib.suppress(aiohttp.ClientError):
                         async with session.get(self.url(name) + "/metrics") as response:
                             if response.status == 200:
@@ -590,6 +604,7 @@ async def dev_system(
         "dramatiq_prom_port": str(ports["worker-metrics"]),
         "dramatiq_prom_db": str(prometheus),
         "MAIL_WORKER_METRICS_PORT": str(ports["mail-metrics"]),
+        "PAYMENT_SERVICE_METRICS_PORT": str(ports["payment-metrics"]),
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(ports["smtp"]),
         "MAIL_SINK_DIR": str(workdir / "mail"),

@@ -11,7 +11,14 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_SERVICES = {"booking-core", "gateway", "notifier", "reminder-worker", "mail-worker"}
+APP_SERVICES = {
+    "booking-core",
+    "gateway",
+    "notifier",
+    "reminder-worker",
+    "mail-worker",
+    "payment-service",
+}
 # The contract's listen ports (ARCHITECTURE.md, "Processes, ports, settings").
 CONTRACT_PORTS = {"booking-core": 50051, "gateway": 8080, "notifier": 8090}
 # Our packages each service imports (from its pyproject's dependencies).
@@ -86,7 +93,8 @@ def test_ports_follow_the_contract_and_scaled_services_get_a_range(
             assert int(host) == port
     assert "ports" not in services(compose)["reminder-worker"]
     assert "ports" not in services(compose)["mail-worker"]
-    for name in ("notifier", "reminder-worker", "mail-worker"):
+    assert "ports" not in services(compose)["payment-service"]
+    for name in ("notifier", "reminder-worker", "mail-worker", "payment-service"):
         assert "container_name" not in services(compose)[name]
 
 
@@ -112,6 +120,7 @@ def test_health_checks_and_start_order(compose: dict[str, Any]) -> None:
     assert depends("gateway") == {"booking-core": "service_healthy"}
     for name in ("notifier", "reminder-worker"):
         assert depends(name) == {"booking-core": "service_healthy", "redis": "service_healthy"}
+    assert depends("payment-service") == {"redis": "service_healthy"}
     assert depends("mail-worker") == {
         "booking-core": "service_healthy",
         "redis": "service_healthy",
@@ -149,6 +158,9 @@ def test_the_commands_are_the_services_entry_points(compose: dict[str, Any]) -> 
     assert mail[:2] == ["dramatiq", "mail_worker.broker"]
     assert mail[mail.index("--queues") + 1] == "mail"
     assert services(compose)["mail-worker"]["environment"]["SMTP_HOST"] == "mailpit"
+    payments = services(compose)["payment-service"]["command"]
+    assert payments[:2] == ["dramatiq", "payment_service.broker"]
+    assert payments[payments.index("--queues") + 1] == "payments"
     assert "alembic upgrade head" in services(compose)["migrate"]["command"][-1]
 
 
