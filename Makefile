@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 PACKAGES := libs/common libs/proto libs/web services/booking-core services/gateway services/notifier services/reminder-worker services/mail-worker services/payment-service
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install lock proto proto-check migrate seed user lint test test-unit test-integration test-e2e dev run-core run-gateway run-notifier run-worker run-mail-worker run-mail-sink token bench bench-reminders bench-notifier clean
+.PHONY: help install lock proto proto-check migrate seed user lint test test-unit test-integration test-e2e dev run-core run-gateway run-notifier run-worker run-mail-worker run-mail-sink run-payments token bench bench-reminders bench-notifier bench-tickets clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -104,11 +104,18 @@ run-mail-worker: $(INSTALLED) .env ## run the mail worker (dramatiq, queue mail)
 run-mail-sink: $(INSTALLED) .env ## run the development SMTP sink on SMTP_PORT (1025), storing mail under var/mail
 	$(BIN)/python -m mail_worker.sink
 
+run-payments: $(INSTALLED) .env ## run payment-service (dramatiq, queue payments; the mock provider)
+	$(BIN)/dramatiq payment_service.broker --processes 1 --threads $${WORKER_THREADS:-4} \
+	    --queues payments --skip-logging
+
 bench: $(INSTALLED) ## every benchmark (the system, its pgbench ceiling, reminders, notifier) into bench/RESULTS.md (~13 min)
 	$(BIN)/python bench/system.py $(BENCH_ARGS)
 
 bench-reminders: $(INSTALLED) ## benchmark: 10,000 reminders due over two minutes (about 5 minutes)
 	$(BIN)/python bench/reminders.py
+
+bench-tickets: $(INSTALLED) ## benchmark: holds on one hot event (1,000 seats, 200 buyers) and 10,000 expiring holds (about 2 minutes)
+	$(BIN)/python bench/tickets.py
 
 bench-notifier: $(INSTALLED) ## benchmark: 5,000 WebSocket clients on two notifier replicas, 1,000 bookings (about 1 minute)
 	$(BIN)/python bench/notifier.py

@@ -7,3 +7,24 @@ def percentile(values: list[float], q: float) -> float:
     """The nearest-rank ``q`` quantile (0..1) of ``values`` (not empty)."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def lateness_rows(late: list[float], base: list[float]) -> list[tuple[str, str, str, str]]:
+    """Table rows (measure, value, baseline, target) of lateness p50/p99/max in ms, from
+    seconds; the target is a p99 under one second."""
+    ms = 1000
+    return [
+        (
+            "lateness p50 (ms)",
+            f"{percentile(late, 0.5) * ms:.0f}",
+            f"{percentile(base, 0.5) * ms:.1f}",
+            "",
+        ),
+        (
+            "lateness p99 (ms)",
+            f"{percentile(late, 0.99) * ms:.0f}",
+            f"{percentile(base, 0.99) * ms:.1f}",
+            "< 1000",
+        ),
+        ("lateness max (ms)", f"{max(late) * ms:.0f}", f"{max(base) * ms:.1f}", ""),
+    ]

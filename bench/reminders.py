@@ -37,7 +37,7 @@ from bookings_common.grpc import create_channel  # noqa: E402
 from bookings_proto.bookings import v1 as pb  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
-from bench.measure import percentile  # noqa: E402
+from bench.measure import lateness_rows  # noqa: E402
 from tests.integration.conftest import fresh_database  # noqa: E402
 from tests.integration.harness import (  # noqa: E402
     INTERNAL_TOKEN,
@@ -215,19 +215,7 @@ def report(result: dict[str, Any]) -> str:
     late, base = result["lateness"], result["baseline"]
     rows = [
         ("reminders", f"{result['bookings']}", "", ""),
-        (
-            "lateness p50 (ms)",
-            f"{percentile(late, 0.5) * ms:.0f}",
-            f"{percentile(base, 0.5) * ms:.1f}",
-            "",
-        ),
-        (
-            "lateness p99 (ms)",
-            f"{percentile(late, 0.99) * ms:.0f}",
-            f"{percentile(base, 0.99) * ms:.1f}",
-            "< 1000",
-        ),
-        ("lateness max (ms)", f"{max(late) * ms:.0f}", f"{max(base) * ms:.1f}", ""),
+        *lateness_rows(late, base),
         ("missing", str(result["missing"]), "", "0"),
         ("duplicates", str(result["duplicates"]), "", "0"),
         (

@@ -489,6 +489,7 @@ def main() -> None:
         if not (args.quick or args.system_only):
             extra["Reminders (`bench/reminders.py`)"] = other_benchmark("reminders.py", [], workdir)
             extra["Notifier (`bench/notifier.py`)"] = other_benchmark("notifier.py", [], workdir)
+            extra["Ticketing (`bench/tickets.py`)"] = other_benchmark("tickets.py", [], workdir)
     text = report(figures, extra, args)
     args.output.write_text(text)
     print()

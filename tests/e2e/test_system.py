@@ -56,6 +56,8 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevS
                 redis.url,
                 REMINDER_LEAD_SECONDS=str(LEAD_SECONDS),
                 REMINDER_SCHEDULER_INTERVAL_SECONDS="0.5",
+                # As the README's ticket walkthrough says to start it.
+                HOLD_TTL_SECONDS="20",
             ) as system,
         ):
             yield system
@@ -254,6 +256,21 @@ def readme_block(name: str, system: DevSystem) -> str:
     )
 
 
+def run_script(script: str, env: dict[str, str], *, timeout: float) -> str:
+    """Run a README shell block with ``bash -euo pipefail``; its stdout (it must succeed)."""
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
 def json_values(text: str) -> list[Any]:
     """The JSON documents curl printed one after another (not always on lines of their own)."""
     decoder, values, index = json.JSONDecoder(), [], 0
@@ -271,17 +288,7 @@ async def test_the_readme_event_type_walkthrough_works_as_written(system: DevSys
     env = {**os.environ, **system.env}
 
     def run(script: str) -> str:
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
+        return run_script(script, env, timeout=60)
 
     created = json.loads(await asyncio.to_thread(run, readme_block("event-types-create", system)))
     event_type = created["eventType"]
@@ -350,6 +357,46 @@ async def test_the_readme_event_type_walkthrough_works_as_written(system: DevSys
     assert invitation[3:] == ["SEQUENCE:1", "STATUS:CONFIRMED"]
     logged = [line for line in system.lines("mail-sink") if line.get("event") == "mail.stored"]
     assert any(line["to"] == ["ada@example.com"] for line in logged)
+
+
+@pytest.mark.timeout(150)
+async def test_the_readme_ticket_walkthrough_works_as_written(system: DevSystem) -> None:
+    env = {**os.environ, **system.env}
+
+    def run(script: str) -> str:
+        return run_script(script, env, timeout=90)
+
+    watcher = await asyncio.create_subprocess_exec(
+        "bash",
+        "-c",
+        readme_block("tickets-watch", system),
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        await asyncio.sleep(1.0)
+        out = await asyncio.to_thread(run, readme_block("tickets-pay", system))
+        event, end = json.JSONDecoder().raw_decode(out)
+        assert event["event"]["name"] == "Demo Concert"
+        lines = out[end:].strip().splitlines()
+        assert lines[0] == "202" and lines[2] == "202"
+        confirmed, declined = lines[1].split(), lines[3].split()
+        assert confirmed[:3] == ["confirmed", "5000", "EUR"] and len(confirmed[3]) == 8
+        assert confirmed[4:] == ["succeeded", "None"]
+        assert declined == ["cancelled", "5000", "EUR", "None", "failed", "card_declined"]
+        states: list[str] = []
+        assert watcher.stdout is not None
+        while len(states) < 8:  # held x2, sold x2, held x2, available x2
+            line = await asyncio.wait_for(watcher.stdout.readline(), timeout=10)
+            if line.startswith(b"data: "):
+                states += [seat["state"] for seat in json.loads(line[6:])["data"]["seats"]]
+        assert states == ["held"] * 2 + ["sold"] * 2 + ["held"] * 2 + ["available"] * 2
+    finally:
+        os.killpg(watcher.pid, signal.SIGKILL)
+        await watcher.wait()
+    expired = await asyncio.to_thread(run, readme_block("tickets-expire", system))
+    assert expired.split() == ["expired", "True"]
 
 
 @pytest.mark.timeout(120)

@@ -579,6 +579,7 @@ async def dev_system(
         "notifier-b",
         "worker-metrics",
         "mail-metrics",
+        "payment-metrics",
         "smtp",
     )
     ports = {name: free_port() for name in names}

@@ -222,6 +222,8 @@ def test_seed_is_idempotent(database_url: str) -> None:
         "eventTypeCustomSlug",
         "bookingUrl",
         "adminEmail",
+        "venueId",
+        "ticketedEventId",
     }
     assert first["bookingUrl"] == "http://localhost:8080/book/demo-intro-call"
 

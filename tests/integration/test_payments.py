@@ -179,7 +179,7 @@ async def test_a_successful_payment_confirms_and_sells_the_seats(stack: Stack) -
         ("seat.availability", True),
     ]
     sold = json.loads(events[3]["payload"])
-    assert {s["state"] for s in sold["seats"]} == {"sold"} and sold["seatsAvailable"] == 2
+    assert {s["state"] for s in sold["seats"]} == {"sold"} and len(sold["seats"]) == 2
     assert "buyer" not in json.dumps(sold) and "@" not in json.dumps(sold)
 
 

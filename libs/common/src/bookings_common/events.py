@@ -26,7 +26,7 @@ BOOKING_HELD: Final = "booking.held"
 BOOKING_CONFIRMED: Final = "booking.confirmed"
 BOOKING_EXPIRED: Final = "booking.expired"
 # Public: seats of a ticketed event changing state, ``data`` = {eventId, seats:
-# [{seatId, state}], seatsAvailable}, on the channel ``ticketed-event:<event id>``.
+# [{seatId, state}]}, on the channel ``ticketed-event:<event id>``.
 SEAT_AVAILABILITY: Final = "seat.availability"
 EVENT_TYPES: Final = frozenset(
     {

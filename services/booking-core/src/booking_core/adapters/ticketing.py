@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 
@@ -96,6 +97,31 @@ def _event(row: RowMapping, prices: dict[str, int]) -> TicketedEvent:
         row["created_at"],
         row["updated_at"],
     )
+
+
+# A hold's items in one statement of a fixed shape (compiled once, whatever the number
+# of seats): arrays unnested in order, inserted unless the seat is active elsewhere.
+_ITEM_ROWS = sa.select(
+    sa.bindparam("booking_id", type_=pg.UUID(as_uuid=True)).label("booking_id"),
+    sa.func.unnest(sa.bindparam("seat_ids", type_=pg.ARRAY(pg.UUID(as_uuid=True)))).label(
+        "seat_id"
+    ),
+    sa.bindparam("event_id", type_=pg.UUID(as_uuid=True)).label("event_id"),
+    sa.func.unnest(sa.bindparam("categories", type_=pg.ARRAY(sa.Text()))).label("category"),
+    sa.func.unnest(sa.bindparam("prices", type_=pg.ARRAY(sa.BigInteger()))).label("price_minor"),
+    sa.true().label("active"),
+)
+_INSERT_ITEMS = (
+    pg_insert(ticket_booking_items)
+    .from_select(
+        ["booking_id", "seat_id", "event_id", "category", "price_minor", "active"], _ITEM_ROWS
+    )
+    .on_conflict_do_nothing(
+        index_elements=[ticket_booking_items.c.event_id, ticket_booking_items.c.seat_id],
+        index_where=ticket_booking_items.c.active,
+    )
+    .returning(ticket_booking_items.c.seat_id)
+)
 
 
 class SqlTicketing:
@@ -337,24 +363,16 @@ class SqlTicketing:
             if sqlstate_of(exc)[1] == "ticket_bookings_idempotency_key_key":
                 raise DuplicateIdempotencyKey from None
             raise
-        items = pg_insert(ticket_booking_items).values(
-            [
-                {
-                    "booking_id": booking.id,
-                    "seat_id": item.seat.id,
-                    "event_id": booking.event_id,
-                    "category": item.seat.category,
-                    "price_minor": item.price_minor,
-                    "active": True,
-                }
-                for item in booking.items  # in seat id order (validate_seat_ids)
-            ]
-        )
         inserted = await self._session.write(
-            items.on_conflict_do_nothing(
-                index_elements=[ticket_booking_items.c.event_id, ticket_booking_items.c.seat_id],
-                index_where=ticket_booking_items.c.active,
-            ).returning(ticket_booking_items.c.seat_id)
+            _INSERT_ITEMS,
+            {
+                "booking_id": booking.id,
+                "event_id": booking.event_id,
+                # In seat id order (validate_seat_ids): concurrent holds never deadlock.
+                "seat_ids": [item.seat.id for item in booking.items],
+                "categories": [item.seat.category for item in booking.items],
+                "prices": [item.price_minor for item in booking.items],
+            },
         )
         got = {row.seat_id for row in inserted}
         return [seat_id for seat_id in booking.seat_ids if seat_id not in got]
@@ -416,6 +434,15 @@ class SqlTicketing:
                 )
                 .values(active=False)
             )
+
+    async def any_due(self, now: datetime) -> bool:
+        """Whether a pending booking is past its expiry (one plain read, no lock)."""
+        query = sa.select(
+            sa.exists().where(
+                ticket_bookings.c.status == "pending", ticket_bookings.c.expires_at <= now
+            )
+        )
+        return bool((await self._session.read(query)).scalar())
 
     async def due_for_expiry(self, now: datetime, limit: int) -> list[TicketBooking]:
         """Pending bookings past their expiry, oldest first, locked (``SKIP LOCKED``: any

@@ -162,9 +162,13 @@ def _admin_org(actor: Actor) -> UUID:
 
 
 def seat_events(
-    booking: TicketBooking, state: SeatState, available: int, *, request_id: str | None = None
+    booking: TicketBooking, state: SeatState, *, request_id: str | None = None
 ) -> NewEvent:
-    """The public ``seat.availability`` event of the booking's seats (no personal data)."""
+    """The public ``seat.availability`` event of the booking's seats (no personal data).
+
+    It carries the seats' new state only, no count of the seats left: counting would
+    be one more query while the seats' rows are locked, on the hottest path there is
+    (a seat map counts the states it shows)."""
     return NewEvent(
         type=SEAT_AVAILABILITY,
         booking_id=booking.id,
@@ -173,7 +177,6 @@ def seat_events(
         data={
             "eventId": str(booking.event_id),
             "seats": [{"seatId": str(s), "state": state.value} for s in booking.seat_ids],
-            "seatsAvailable": available,
         },
         request_id=request_id,
         channel=ticketed_event_channel(str(booking.event_id)),
@@ -452,9 +455,8 @@ class TicketingService:
                 return self._replay(earlier, fingerprint)
             if taken:
                 raise SeatUnavailable([str(s) for s in taken])
-            available, _ = await uow.tickets.availability(event)
             uow.append_event(buyer_event(booking, BOOKING_HELD))
-            uow.append_event(seat_events(booking, SeatState.HELD, available))
+            uow.append_event(seat_events(booking, SeatState.HELD))
             await self._commit(uow)
         return Held(booking, token, replayed=False)
 
@@ -534,11 +536,8 @@ class TicketingService:
     async def _released(self, uow: UnitOfWork, booking: TicketBooking, event_type: str) -> None:
         """Save a booking that left the active states and stage its events."""
         await uow.tickets.save_booking(booking)
-        event = await uow.tickets.get_event(booking.event_id)
-        assert event is not None
-        available, _ = await uow.tickets.availability(event)
         uow.append_event(buyer_event(booking, event_type))
-        uow.append_event(seat_events(booking, SeatState.AVAILABLE, available))
+        uow.append_event(seat_events(booking, SeatState.AVAILABLE))
 
     async def refund(self, actor: Actor, booking_id: UUID, reason: str) -> TicketBooking:
         """An admin refunds a confirmed booking: it is cancelled once the refund succeeds."""
@@ -577,6 +576,8 @@ class TicketingService:
         transaction; return how many."""
         now = self._clock()
         async with self._uow() as uow:
+            if not await uow.tickets.any_due(now):  # the common case: one cheap read
+                return 0
             due = await uow.tickets.due_for_expiry(now, limit)
             for booking in due:
                 booking.expire(now)
@@ -622,9 +623,7 @@ class TicketingService:
             ):
                 await uow.tickets.save_booking(booking)
                 uow.append_event(buyer_event(booking, BOOKING_CONFIRMED))
-                uow.append_event(
-                    seat_events(booking, SeatState.SOLD, await self._left(uow, booking))
-                )
+                uow.append_event(seat_events(booking, SeatState.SOLD))
                 log.info("tickets.confirmed", **fields)
                 return False
             # Paid after the hold expired (or was cancelled): keep it so, refund it.
@@ -652,8 +651,3 @@ class TicketingService:
         await uow.tickets.save_booking(booking)
         log.error("tickets.refund_failed", failureCode=booking.payment_failure_code, **fields)
         return False
-
-    async def _left(self, uow: UnitOfWork, booking: TicketBooking) -> int:
-        event = await uow.tickets.get_event(booking.event_id)
-        assert event is not None
-        return (await uow.tickets.availability(event))[0]

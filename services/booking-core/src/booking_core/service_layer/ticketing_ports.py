@@ -92,6 +92,9 @@ class TicketingRepository(Protocol):
     async def save_booking(self, booking: TicketBooking) -> None:
         """Write the state back; an inactive booking's seats are released."""
 
+    async def any_due(self, now: datetime) -> bool:
+        """Whether any pending booking is past its expiry (a read without locks)."""
+
     async def due_for_expiry(self, now: datetime, limit: int) -> list[TicketBooking]: ...
 
     async def list_bookings(
