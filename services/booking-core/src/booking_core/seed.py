@@ -48,6 +48,10 @@ DEMO_EVENT_TYPE_ID = uuid.uuid5(uuid.NAMESPACE_URL, "bookings:demo-event-type")
 DEMO_ORGANISATION_ID = uuid.uuid5(uuid.NAMESPACE_URL, "bookings:demo-organisation")
 DEMO_ADMIN_ID = uuid.uuid5(uuid.NAMESPACE_URL, "bookings:demo-admin")
 DEMO_ADMIN_EMAIL = "admin@demo.example"
+# The demo provider's staff login, so the admin panel lists it among the providers
+# (its password is random and never shown: an admin sets one with PATCH /admin/users).
+DEMO_PROVIDER_USER_ID = uuid.uuid5(uuid.NAMESPACE_URL, "bookings:demo-provider-user")
+DEMO_PROVIDER_EMAIL = "provider@demo.example"
 DEMO_EVENT_TYPE_SLUG = "demo-intro-call"
 DEFAULT_PUBLIC_BASE_URL = "http://localhost:8080"
 DEMO_VENUE_ID = uuid.uuid5(uuid.NAMESPACE_URL, "bookings:demo-venue")
@@ -160,6 +164,36 @@ def demo_event_type(now: datetime) -> EventType:
     )
 
 
+async def _insert_user(
+    conn: AsyncConnection,
+    user_id: uuid.UUID,
+    email: str,
+    display_name: str,
+    role: str,
+    password: str,
+    now: datetime,
+    provider_id: uuid.UUID | None = None,
+) -> bool:
+    """Insert a demo staff user unless it exists; True when this call created it."""
+    created = await conn.execute(
+        insert(users)
+        .values(
+            id=user_id,
+            organisation_id=DEMO_ORGANISATION_ID,
+            email=email,
+            display_name=display_name,
+            password_hash=await asyncio.to_thread(Passwords().hash, password),
+            role=role,
+            provider_id=provider_id,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(users.c.id)
+    )
+    return created.first() is not None
+
+
 async def seed(database_url: str, public_base_url: str = DEFAULT_PUBLIC_BASE_URL) -> dict[str, str]:
     """Insert the demo records if absent; return their ids, the event type's slugs and
     booking URL (on ``public_base_url``, the gateway's ``PUBLIC_BASE_URL``), the admin's
@@ -192,23 +226,20 @@ async def seed(database_url: str, public_base_url: str = DEFAULT_PUBLIC_BASE_URL
                 .values(organisation_id=DEMO_ORGANISATION_ID)
             )
             password = generate_password()
-            created_admin = await conn.execute(
-                insert(users)
-                .values(
-                    id=DEMO_ADMIN_ID,
-                    organisation_id=DEMO_ORGANISATION_ID,
-                    email=DEMO_ADMIN_EMAIL,
-                    display_name="Demo Admin",
-                    password_hash=await asyncio.to_thread(Passwords().hash, password),
-                    role="admin",
-                    created_at=now,
-                    updated_at=now,
-                )
-                .on_conflict_do_nothing()
-                .returning(users.c.id)
-            )
-            if created_admin.first() is not None:
+            if await _insert_user(
+                conn, DEMO_ADMIN_ID, DEMO_ADMIN_EMAIL, "Demo Admin", "admin", password, now
+            ):
                 admin_password = password
+            await _insert_user(
+                conn,
+                DEMO_PROVIDER_USER_ID,
+                DEMO_PROVIDER_EMAIL,
+                "Demo Clinic",
+                "provider",
+                generate_password(),
+                now,
+                provider_id=DEMO_PROVIDER_ID,
+            )
             await conn.execute(
                 insert(customers)
                 .values(
