@@ -23,6 +23,7 @@ from . import (
     mail_views,
     ticketing_views,
     views,
+    web_app,
 )
 from .openapi import build_spec
 from .parsing import MAX_BODY_BYTES
@@ -45,6 +46,7 @@ PUBLIC_PATHS: Final = (
     "/public/.*",
     "/auth/(login|refresh|logout)",
     "/\\.well-known/jwks\\.json",
+    *web_app.PUBLIC_PATHS,
 )
 CORS_HEADERS: Final = ("Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID")
 CORS_EXPOSED: Final = (
@@ -91,7 +93,12 @@ def create_app(settings: Settings) -> web.Application:
                 is_public=ticketing_views.is_guest_request,
                 jwks=jwks,
             ),
-            rate_limit_middleware(limiter, settings.trusted_proxies, exempt_paths=UNLIMITED_PATHS),
+            rate_limit_middleware(
+                limiter,
+                settings.trusted_proxies,
+                exempt_paths=UNLIMITED_PATHS,
+                exempt_prefixes=(web_app.ASSETS_PREFIX,),
+            ),
         ],
     )
     app[keys.SETTINGS] = settings
@@ -112,6 +119,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(admin_views.routes)
     app.add_routes(ticketing_views.routes)
     app.router.add_get("/metrics", metrics.handler)
+    web_app.add_web_app(app, settings.web_dist_dir)
     if settings.development:
         app.router.add_post("/dev/token", views.dev_token)
     # Swagger UI 5 from local assets; it fetches the document at /docs/openapi.json.

@@ -111,16 +111,18 @@ def rate_limit_middleware(
     trusted_proxies: Sequence[IpNetwork],
     *,
     exempt_paths: frozenset[str],
+    exempt_prefixes: tuple[str, ...] = (),
 ) -> Any:
     """Limit per user (the JWT ``sub``) when authenticated, else per client IP.
 
+    ``exempt_paths`` (exact) and paths under ``exempt_prefixes`` are not counted.
     Over the limit: 429 ``RATE_LIMITED`` with ``Retry-After``. Every limited
     response carries ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset``.
     """
 
     @web.middleware
     async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path in exempt_paths:
+        if request.path in exempt_paths or request.path.startswith(exempt_prefixes):
             response: web.StreamResponse = await handler(request)
             return response
         caller = request.get(PRINCIPAL_KEY)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from bookings_common.grpc import DEFAULT_DEADLINE_SECONDS
 from bookings_common.settings import (
@@ -39,6 +40,10 @@ class Settings:
     rate_limit_max_keys: int = 100_000
     trusted_proxies: tuple[IpNetwork, ...] = ()
     cors_allowed_origins: tuple[str, ...] = ()
+    # The built web app (web/dist) served on /, /book/..., /dashboard/...; "" serves none.
+    web_dist_dir: str = ""
+    # The notifier's base URL as browsers reach it (GET /web-config.json tells the app).
+    notifier_public_url: str = "http://localhost:8090"
     shutdown_grace_seconds: float = 10.0
     log_level: str = "INFO"
 
@@ -66,9 +71,21 @@ class Settings:
             rate_limit_max_keys=env.int("RATE_LIMIT_MAX_KEYS", 100_000, validate=Range(min=1)),
             trusted_proxies=trusted_proxies(env),
             cors_allowed_origins=allowed_origins(env),
+            web_dist_dir=env.str("WEB_DIST_DIR", ""),
+            notifier_public_url=_origin(
+                "NOTIFIER_PUBLIC_URL", env.str("NOTIFIER_PUBLIC_URL", "http://localhost:8090")
+            ),
             shutdown_grace_seconds=env.float("SHUTDOWN_GRACE_SECONDS", 10.0, validate=Range(min=0)),
             log_level=env.str("LOG_LEVEL", "INFO"),
         )
+
+
+def _origin(name: str, value: str) -> str:
+    """An http(s) origin (no path), without a trailing slash."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise ValueError(f'"{name}" must be an origin such as https://live.example.com')
+    return value.rstrip("/")
 
 
 def load_settings() -> Settings:
