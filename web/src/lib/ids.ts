@@ -1,0 +1,4 @@
+/** An idempotency key for one user action (kept across its retries). */
+export function newIdempotencyKey(): string {
+  return crypto.randomUUID();
+}
