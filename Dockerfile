@@ -3,6 +3,7 @@
 # it once per service with SERVICE (the folder under services/ and the name of
 # its lock in requirements/) and PACKAGES (our packages that service needs).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${PYTHON_IMAGE} AS build
 ARG SERVICE
@@ -29,3 +30,18 @@ USER app
 FROM runtime AS booking-core
 COPY --chown=root:root alembic.ini ./
 COPY --chown=root:root migrations migrations
+
+# The web app, built to static files (the lock has no registry hosts: npm resolves
+# each name@version from its configured registry and checks the recorded integrity).
+FROM ${NODE_IMAGE} AS web
+ENV PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 NPM_CONFIG_UPDATE_NOTIFIER=false
+WORKDIR /web
+COPY web/package.json web/package-lock.json web/.npmrc ./
+RUN npm ci --no-audit --no-fund
+COPY web ./
+RUN npm run bundle
+
+# The gateway serves the built app next to the API.
+FROM runtime AS gateway
+COPY --from=web --chown=root:root /web/dist /app/web
+ENV WEB_DIST_DIR=/app/web

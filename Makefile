@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 PACKAGES := libs/common libs/proto libs/web services/booking-core services/gateway services/notifier services/reminder-worker services/mail-worker services/payment-service
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install lock proto proto-check migrate seed user lint test test-unit test-integration test-e2e dev run-core run-gateway run-notifier run-worker run-mail-worker run-mail-sink run-payments token bench bench-reminders bench-notifier bench-tickets clean
+.PHONY: web web-install web-lint web-test help install lock proto proto-check migrate seed user lint test test-unit test-integration test-e2e dev run-core run-gateway run-notifier run-worker run-mail-worker run-mail-sink run-payments token bench bench-reminders bench-notifier bench-tickets clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -61,14 +61,35 @@ user: migrate ## create a staff user: make user EMAIL=... ROLE=admin|provider [N
 	@$(BIN)/python -m booking_core.users --email "$(EMAIL)" --role "$(ROLE)" --name "$(NAME)" \
 	    --time-zone "$${TIME_ZONE:-UTC}" --organisation "$(ORGANISATION)"
 
-lint: $(INSTALLED) ## ruff and mypy
+lint: $(INSTALLED) web-lint ## ruff and mypy; tsc and eslint for web/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/mypy bench
 
-test: $(INSTALLED) ## the whole test suite (unit, integration, end to end) against local PostgreSQL and Redis
+test: $(INSTALLED) web web-test ## every test: web/ (Vitest), then unit, integration and end to end (pytest, Playwright)
 	$(BIN)/python -m pytest
+
+# The web app (web/, Node.js 20.19+). Without npm these say so and do nothing, except
+# on CI (CI set), where that is a failure. Playwright never downloads a browser: the
+# end-to-end tests drive Debian's chromium.
+NPM_OR_SKIP = if ! command -v npm >/dev/null; then \
+	  if [ -n "$$CI" ]; then echo "npm is not installed (CI needs Node.js 20.19+)" >&2; exit 1; fi; \
+	  echo "web: skipped, Node.js/npm not installed (https://nodejs.org)"; exit 0; fi
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
+web-install: ## npm ci in web/ (when package-lock.json changed)
+	@$(NPM_OR_SKIP); if [ ! web/node_modules/.package-lock.json -nt web/package-lock.json ]; then \
+	  cd web && npm ci --no-audit --no-fund; fi
+
+web: web-install ## build the web app into web/dist, which the gateway serves (make lint type-checks it)
+	@$(NPM_OR_SKIP); cd web && npm run --silent bundle
+
+web-lint: web-install ## tsc and eslint on web/
+	@$(NPM_OR_SKIP); cd web && npm run --silent typecheck && npm run --silent lint
+
+web-test: web-install ## the web app's component tests (Vitest + Testing Library)
+	@$(NPM_OR_SKIP); cd web && npm test --silent
 
 test-unit: $(INSTALLED) ## unit tests only (no I/O)
 	$(BIN)/python -m pytest tests/unit

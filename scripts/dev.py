@@ -66,13 +66,46 @@ def check_redis(url: str) -> None:
         )
 
 
-def run(*argv: str) -> str:
+def run(*argv: str, cwd: Path = ROOT) -> str:
     done = subprocess.run(  # noqa: S603 - our own fixed commands
-        argv, cwd=ROOT, capture_output=True, text=True, check=False
+        argv, cwd=cwd, capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         fail(f"{' '.join(argv)} failed:\n{done.stdout}{done.stderr}")
     return done.stdout
+
+
+WEB = ROOT / "web"
+WEB_SOURCES = ("src", "public", "index.html", "package-lock.json", "vite.config.ts")
+
+
+def _newest(path: Path) -> float:
+    if path.is_file():
+        return path.stat().st_mtime
+    return max((p.stat().st_mtime for p in path.rglob("*") if p.is_file()), default=0.0)
+
+
+def build_web() -> str:
+    """Build web/dist when it is older than its sources (npm ci first when the
+    dependencies changed); return what to print about the web app."""
+    npm = shutil.which("npm")
+    if npm is None:
+        return (
+            "not built: Node.js 20.19+ and npm are not installed. Get them from\n"
+            "                https://nodejs.org (or: apt-get install nodejs npm),\n"
+            "                then run make web; the API and the rest run without it"
+        )
+    index = WEB / "dist" / "index.html"
+    built = index.stat().st_mtime if index.is_file() else 0.0
+    if built > max(_newest(WEB / name) for name in WEB_SOURCES):
+        return "up to date"
+    installed = WEB / "node_modules" / ".package-lock.json"
+    if not installed.is_file() or installed.stat().st_mtime < _newest(WEB / "package-lock.json"):
+        print("make dev: installing the web app's packages (npm ci)", flush=True)
+        run(npm, "ci", "--no-audit", "--no-fund", cwd=WEB)
+    print("make dev: building the web app (vite build)", flush=True)
+    run(npm, "run", "--silent", "bundle", cwd=WEB)
+    return "built from web/"
 
 
 def main() -> None:
@@ -83,6 +116,7 @@ def main() -> None:
     print(run(str(BIN / "python"), "scripts/create_database.py").strip())
     run(str(BIN / "alembic"), "upgrade", "head")
     demo = json.loads(run(str(BIN / "python"), "-m", "booking_core.seed"))
+    web = build_web()
     jwt = load_or_exit(JwtSettings.from_env, env=env)
     customer = issue_token(jwt, Role.CUSTOMER, demo["customerId"], ttl_seconds=TOKEN_HOURS * 3600)
     provider = issue_token(jwt, Role.PROVIDER, demo["providerId"], ttl_seconds=TOKEN_HOURS * 3600)
@@ -101,6 +135,8 @@ def main() -> None:
     )
     print(
         f"""
+  web app       {public}/   admin panel {public}/dashboard
+                ({web})
   REST API      http://localhost:{gateway}   (Swagger UI: http://localhost:{gateway}/docs)
   gRPC          localhost:{grpc_port}          (reflection on; x-internal-token from .env)
   live events   ws://localhost:{notifiers[0]}/ws  http://localhost:{notifiers[0]}/events
@@ -116,7 +152,8 @@ def main() -> None:
   demo customer  {demo["customerId"]}
   demo event type "Intro call": {public}/book/{demo["eventTypeCustomSlug"]}
                  slots: http://localhost:{gateway}/public/event-types/{demo["eventTypeCustomSlug"]}/slots
-  demo concert   seats: http://localhost:{gateway}/public/events/{demo["ticketedEventId"]}/seats
+  demo concert   {public}/events/{demo["ticketedEventId"]}
+                 seats: http://localhost:{gateway}/public/events/{demo["ticketedEventId"]}/seats
 
   export PROVIDER={demo["providerId"]}
   export CUSTOMER={demo["customerId"]}

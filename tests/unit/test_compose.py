@@ -70,7 +70,9 @@ def test_each_app_service_builds_its_own_image_with_only_its_packages(
     target_service = build["args"]["SERVICE"]
     assert target_service == ("booking-core" if name == "migrate" else name)
     assert (ROOT / "requirements" / f"{target_service}.lock").is_file()
-    assert build["target"] == ("booking-core" if target_service == "booking-core" else "runtime")
+    # booking-core's and the gateway's images add files to the runtime stage.
+    own_stage = target_service in ("booking-core", "gateway")
+    assert build["target"] == (target_service if own_stage else "runtime")
     assert service["image"] == f"bookings/{target_service}:dev"
     # PACKAGES: exactly our libraries the service depends on, then the service.
     pyproject = (ROOT / "services" / target_service / "pyproject.toml").read_text()
@@ -167,7 +169,11 @@ def test_the_commands_are_the_services_entry_points(compose: dict[str, Any]) -> 
 def test_the_dockerfile_is_multi_stage_hashed_and_non_root() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     stages = re.findall(r"^FROM \S+ AS (\S+)", dockerfile, re.MULTILINE)
-    assert stages == ["build", "runtime", "booking-core"]
+    assert stages == ["build", "runtime", "booking-core", "web", "gateway"]
+    web = dockerfile.split("AS web", 1)[1].split("FROM", 1)[0]
+    assert "npm ci" in web and "COPY web/package.json web/package-lock.json" in web
+    gateway = dockerfile.split("AS gateway", 1)[1]
+    assert "COPY --from=web" in gateway and "ENV WEB_DIST_DIR=/app/web" in gateway
     assert "--require-hashes -r requirements/${SERVICE}.lock" in dockerfile
     runtime = dockerfile.split("AS runtime", 1)[1]
     assert re.search(r"^USER app$", runtime, re.MULTILINE)
