@@ -221,6 +221,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
             "SEND_QUEUE_SIZE": str(SEND_QUEUE_SIZE),
             "SEND_TIMEOUT_SECONDS": "3",
             "HEARTBEAT_SECONDS": "5",
+            # Open connections close at exp + leeway (the token-expiry test).
+            "JWT_LEEWAY_SECONDS": "1",
         }
         a = NotifierProcess(
             core.port, f"redis://127.0.0.1:{proxy.port}/0", log_dir / "notifier-a.log", **common
@@ -487,6 +489,44 @@ async def test_bad_missing_or_expired_tokens_get_401_before_any_upgrade(
         assert response.headers["Content-Type"].startswith("application/problem+json")
         assert (await response.json())["code"] == "UNAUTHENTICATED"
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_a_connection_closes_when_its_token_expires(stack: Stack) -> None:
+    """WebSocket close 4401 and a final SSE ``event: error`` within a second of exp +
+    leeway (1 s here); a fresh token's connection on the same replica stays open."""
+    provider, customer = await stack.provider(), await stack.customer()
+    ttl = 2.0
+    opened = time.monotonic()
+    short = make_token("customer", customer, ttl=ttl)
+    async with (
+        stack.session.ws_connect(f"{stack.a.url}/ws", params={"access_token": short}) as ws,
+        stack.session.get(
+            f"{stack.a.url}/events", headers={"Authorization": f"Bearer {short}"}
+        ) as sse,
+        stack.session.ws_connect(
+            f"{stack.a.url}/ws", params={"access_token": make_token("customer", customer)}
+        ) as fresh,
+    ):
+        assert sse.status == 200
+        # Events still flow until then.
+        await stack.book(provider, customer)
+        assert json.loads((await ws.receive(timeout=10)).data)["type"] == "booking.created"
+        closing = await ws.receive(timeout=ttl + 1 + 3)
+        assert closing.type is aiohttp.WSMsgType.CLOSE
+        assert ws.close_code == 4401
+        assert time.monotonic() - opened < ttl + 1 + 1.5
+        lines = (await asyncio.wait_for(sse.content.read(), timeout=5)).decode().splitlines()
+        assert "event: error" in lines
+        error = json.loads(lines[lines.index("event: error") + 1].removeprefix("data: "))
+        assert error["code"] == "TOKEN_EXPIRED"
+        # The fresh token's connection got the event too and is still open.
+        assert json.loads((await fresh.receive(timeout=5)).data)["type"] == "booking.created"
+        await fresh.send_str('{"type":"ping"}')
+        assert json.loads((await fresh.receive(timeout=5)).data) == {"type": "pong"}
+    # Reconnecting with the expired token is refused before any upgrade.
+    with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+        await stack.session.ws_connect(f"{stack.a.url}/ws", params={"access_token": short})
+    assert info.value.status == 401
 
 
 async def test_browsers_may_pass_the_token_in_the_query(stack: Stack) -> None:

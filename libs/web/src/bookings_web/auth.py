@@ -30,7 +30,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -154,7 +154,8 @@ def read_rsa_public_key(path: str) -> str:
 class Principal:
     """The verified caller: ``customer_id`` is set for customers, ``provider_id`` for
     providers, ``organisation_id`` for admins (and for providers who signed in);
-    ``user_id`` for staff who signed in (``sub`` = ``user:<uuid>``)."""
+    ``user_id`` for staff who signed in (``sub`` = ``user:<uuid>``); ``expires_at`` is
+    the token's ``exp`` (seconds since the epoch), for connections that outlive requests."""
 
     subject: str
     role: Role
@@ -162,6 +163,7 @@ class Principal:
     provider_id: str | None = None
     organisation_id: str | None = None
     user_id: str | None = None
+    expires_at: float | None = field(default=None, compare=False)
 
     @property
     def owner_id(self) -> str:
@@ -218,14 +220,20 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         raise AuthenticationFailed(f'a {role} token needs a uuid "{id_claim}" claim')
     kind, _, user = subject.partition(":")
     user_id = _uuid_claim({"id": user}, "id") if kind == "user" else None
+    expires_at = float(claims["exp"])
     if role is Role.CUSTOMER:
-        return Principal(subject, role, customer_id=owner)
+        return Principal(subject, role, customer_id=owner, expires_at=expires_at)
     organisation = _uuid_claim(claims, "organisationId")
     if role is Role.PROVIDER:
         return Principal(
-            subject, role, provider_id=owner, organisation_id=organisation, user_id=user_id
+            subject,
+            role,
+            provider_id=owner,
+            organisation_id=organisation,
+            user_id=user_id,
+            expires_at=expires_at,
         )
-    return Principal(subject, role, organisation_id=owner, user_id=user_id)
+    return Principal(subject, role, organisation_id=owner, user_id=user_id, expires_at=expires_at)
 
 
 def decode_claims(token: str, settings: JwtSettings, key: Any = None) -> dict[str, Any]:

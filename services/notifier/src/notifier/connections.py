@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -299,9 +300,31 @@ class Registry:
             id=connection.key[1],
             queued=connection.queued,
         )
-        task = asyncio.create_task(connection.close("slow_consumer"))
+        self.close_soon(connection, "slow_consumer")
+
+    def close_soon(self, connection: Connection, reason: str) -> None:
+        """Close ``connection`` for ``reason`` in a task of its own (kept until done)."""
+        task = asyncio.create_task(connection.close(reason))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+    def close_at_expiry(self, connection: Connection, leeway: float) -> asyncio.TimerHandle | None:
+        """Close a principal's connection when its token expires (``exp`` plus
+        ``leeway`` seconds, as verification allows): a revoked or logged-out user
+        cannot keep listening. None for public connections; cancel the handle when
+        the connection ends first."""
+        caller = connection.principal
+        if caller is None or caller.expires_at is None:
+            return None
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, caller.expires_at + leeway - time.time())
+
+        def expire() -> None:
+            self.remove(connection)
+            log.info("notifier.token_expired", audience=connection.key[0], id=connection.key[1])
+            self.close_soon(connection, "token_expired")
+
+        return loop.call_at(loop.time() + delay, expire)
 
 
 def audience(envelope: EventEnvelope) -> tuple[AudienceKey, ...]:

@@ -8,11 +8,14 @@ no token, their slug is resolved instead: 404 for an unknown one), check
 ``Origin`` (403), parse the resume id (400), register with the registry (429
 over the per-user or per-address limit; live events start queueing now), read
 the first replay page from booking-core (503 if it is down), upgrade, send the
-replay, then the queued and live events, dropping those the replay already sent.
+replay, then the queued and live events, dropping those the replay already sent;
+a customer's or provider's connection is closed when its token expires (``exp`` plus
+``JWT_LEEWAY_SECONDS``): WebSocket close 4401, SSE a final ``event: error``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Final
@@ -40,6 +43,13 @@ LAST_EVENT_ID_HEADER: Final = "Last-Event-ID"
 EVENT_TYPE_PARAM: Final = "eventType"
 TICKETED_EVENT_PARAM: Final = "event"
 MAX_SLUG_LENGTH: Final = 64
+# A connection whose token expired: WebSocket close code 4401 (the 4000-4999 range is
+# the application's, RFC 6455 section 7.4.2); SSE ends with this final error event.
+TOKEN_EXPIRED_CLOSE_CODE: Final = 4401
+TOKEN_EXPIRED_EVENT: Final = json.dumps(
+    {"code": "TOKEN_EXPIRED", "detail": "the token expired: reconnect with a new one"},
+    separators=(",", ":"),
+)
 # What a public connection watches: ("event-type", slug) or ("ticketed-event", event id).
 PublicTarget = tuple[str, str]
 
@@ -189,6 +199,8 @@ class WebSocketPeer:
     async def close(self, reason: str) -> None:
         if reason == "shutdown":
             await self._ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+        elif reason == "token_expired":
+            await self._ws.close(code=TOKEN_EXPIRED_CLOSE_CODE, message=b"token expired")
         elif reason == "replay_failed":
             await self._ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"replay failed")
         else:  # a client that does not read cannot take a close frame either
@@ -215,13 +227,17 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     connection, replay = await admit(
         request, Transport.WEBSOCKET, after_id, target=_ws_target(request)
     )
+    registry, expiry = request.app[keys.REGISTRY], None
     try:
         ws.headers[REQUEST_ID_HEADER] = current_request_id() or ""
         await ws.prepare(request)
         connection.start(WebSocketPeer(ws, request), replay)
+        expiry = registry.close_at_expiry(connection, settings.jwt.leeway_seconds)
         await _read(ws, connection, request)
     finally:
-        request.app[keys.REGISTRY].remove(connection)
+        if expiry is not None:
+            expiry.cancel()
+        registry.remove(connection)
         await connection.stop()
     return ws
 
@@ -271,8 +287,11 @@ class SsePeer:
         await self._stream.send(item.text, id=str(item.id), event=item.type)
 
     async def close(self, reason: str) -> None:
+        if reason == "token_expired":
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self._stream.send(TOKEN_EXPIRED_EVENT, event="error")
         self._stream.stop_streaming()  # the browser reconnects with Last-Event-ID
-        if reason not in ("shutdown", "replay_failed"):
+        if reason not in ("shutdown", "replay_failed", "token_expired"):
             _abort(self._request)
 
 
@@ -307,6 +326,7 @@ async def _event_stream(request: web.Request, *, target: PublicTarget | None) ->
         else parse_event_id(request.query.get("lastEventId"), "lastEventId")
     )
     connection, replay = await admit(request, Transport.SSE, after_id, target=target)
+    registry, expiry = request.app[keys.REGISTRY], None
     try:
         stream = EventSourceResponse(
             headers={REQUEST_ID_HEADER: current_request_id() or ""},
@@ -315,10 +335,13 @@ async def _event_stream(request: web.Request, *, target: PublicTarget | None) ->
         )
         await stream.prepare(request)
         connection.start(SsePeer(stream, request), replay)
+        expiry = registry.close_at_expiry(connection, settings.jwt.leeway_seconds)
         async with stream:  # until the client goes or the server stops the stream
             await stream.wait()
     finally:
-        request.app[keys.REGISTRY].remove(connection)
+        if expiry is not None:
+            expiry.cancel()
+        registry.remove(connection)
         await connection.stop()
     return stream
 
