@@ -9,11 +9,13 @@ several apps in one process (tests) never share counters.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Final
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from bookings_common.logging import REQUEST_ID_KEY, get_logger, sane_request_id
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
@@ -94,8 +96,73 @@ class HttpMetrics:
             response.headers[REQUEST_ID_HEADER] = request_id
         return response
 
+    def log_malformed_requests(self, lines_per_second: float = 10.0) -> None:
+        """Log requests aiohttp's parser refuses compactly (see ``MalformedRequestLog``),
+        counting them in ``http_malformed_requests_total{reason}`` of this registry."""
+        counter = Counter(
+            "http_malformed_requests",
+            "Requests refused before routing (bad request line, Host, headers, framing).",
+            ("reason",),
+            registry=self.registry,
+        )
+        MalformedRequestLog.install(counter, lines_per_second)
+
     async def handler(self, _request: web.Request) -> web.Response:
         """``GET /metrics`` in the Prometheus text format."""
         return web.Response(
             body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
+
+
+class MalformedRequestLog(logging.Filter):
+    """aiohttp logs each request its HTTP parser refuses (a bad request line, a
+    missing Host, bad headers, a line over 8190 bytes, bad chunking: it answers 400)
+    at ERROR with a traceback, on the ``aiohttp.server`` logger. This filter turns
+    each into one compact INFO line, ``http.malformed_request`` with ``status``,
+    ``reason`` (the exception class) and ``detail`` (at most 200 characters), at
+    most ``lines_per_second`` a second; lines it drops are only counted, and the
+    next line it lets through says how many (``suppressed``). Every one counts in
+    the Prometheus counter. 5xx and other errors pass untouched, traceback included.
+    """
+
+    _installed: MalformedRequestLog | None = None
+
+    def __init__(self, counter: Counter, lines_per_second: float) -> None:
+        super().__init__()
+        self.counter = counter
+        self.lines_per_second = lines_per_second
+        self._window = 0
+        self._lines = 0
+        self._suppressed = 0
+
+    @classmethod
+    def install(cls, counter: Counter, lines_per_second: float) -> None:
+        """Filter ``aiohttp.server`` (one filter per process: the newest app's counter)."""
+        logger = logging.getLogger("aiohttp.server")
+        if cls._installed is not None:
+            logger.removeFilter(cls._installed)
+        cls._installed = cls(counter, lines_per_second)
+        logger.addFilter(cls._installed)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, HttpProcessingError) or not 400 <= error.code < 500:
+            return True
+        reason = type(error).__name__
+        self.counter.labels(reason).inc()
+        window = int(time.monotonic())
+        if window != self._window:
+            self._window, self._lines = window, 0
+        if self._lines >= self.lines_per_second:
+            self._suppressed += 1
+            return False
+        self._lines += 1
+        # The fields ride as the record's extras (structlog's ExtraAdder renders them).
+        record.msg, record.args = "http.malformed_request", ()
+        record.status, record.reason = error.code, reason
+        record.detail = str(error.message)[:200]
+        if self._suppressed:
+            record.suppressed, self._suppressed = self._suppressed, 0
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        return True

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from bookings_common.logging import current_request_id, get_logger
 
 PROBLEM_CONTENT_TYPE: Final = "application/problem+json"
@@ -204,6 +205,13 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
         if exc.status < 400:  # redirects and the like pass through
             raise
         return _from_http_exception(exc)
+    except (ConnectionResetError, HttpProcessingError) as exc:
+        # The body was cut off (the client went away) or badly framed: the client's
+        # fault, worth one compact line, not a traceback.
+        log.info("http.body_aborted", method=request.method, path=request.path, error=str(exc))
+        return problem_response(
+            400, "VALIDATION_FAILED", CODES["VALIDATION_FAILED"][1], "the request body ended early"
+        )
     except Exception:
         log.exception("request.failed", method=request.method, path=request.path)
         return problem_response(500, "INTERNAL", CODES["INTERNAL"][1], "Internal server error")

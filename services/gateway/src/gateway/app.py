@@ -78,6 +78,7 @@ async def core_channel(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings) -> web.Application:
     """The gateway application for ``settings`` (nothing connects until startup)."""
     metrics = HttpMetrics()
+    metrics.log_malformed_requests()
     jwks = jwks_cache(settings.jwt)
     limiter = KeyedRateLimiter(
         settings.rate_limit_per_minute, max_keys=settings.rate_limit_max_keys

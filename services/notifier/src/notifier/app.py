@@ -69,6 +69,7 @@ def create_app(settings: Settings) -> web.Application:
     """The notifier application for ``settings`` (nothing connects until startup)."""
     registry = CollectorRegistry()
     http_metrics = HttpMetrics(registry)
+    http_metrics.log_malformed_requests()
     jwks = jwks_cache(settings.jwt)
     metrics = NotifierMetrics(registry)
     app = web.Application(

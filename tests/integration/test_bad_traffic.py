@@ -1,0 +1,118 @@
+"""Malformed HTTP costs no more than good HTTP: each refused request is answered 4xx
+and logged as one compact line (at most ten a second, the rest only counted in
+``http_malformed_requests_total``), never with a traceback; a body cut off midway
+is one line too; good requests are served all along. Gateway and notifier alike."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from .conftest import REDIS_URL
+from .harness import CoreProcess, GatewayProcess, HttpServiceProcess, NotifierProcess
+
+pytestmark = pytest.mark.integration
+
+# Ten kinds of request aiohttp's parser refuses.
+MALFORMED = (
+    b"GET / HTTP/1.1\r\n\r\n",  # no Host
+    b"GARBAGE\r\n\r\n",
+    b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n",
+    b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",  # request line over 8190
+    b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+    b"GET /health HTTP/1.1\r\nHost: x\r\nX: " + b"b" * 9000 + b"\r\n\r\n",  # header too long
+    b"GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+    b"POST /auth/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n",
+    b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+    b"GET /health HTTP/1.1\r\nHost: x\r\nHost\x00: y\r\n\r\n",
+)
+ROUNDS = 30  # 300 malformed requests
+
+
+async def answer(port: int, raw: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(raw)
+        await writer.drain()
+        return await asyncio.wait_for(reader.readline(), timeout=5)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def flood(service: HttpServiceProcess, good_path: str) -> None:
+    before = service.log_path.stat().st_size
+    async with aiohttp.ClientSession() as session:
+
+        async def good() -> int:
+            async with session.get(f"{service.url}{good_path}") as response:
+                return response.status
+
+        for _ in range(ROUNDS):
+            statuses = await asyncio.gather(*(answer(service.port, raw) for raw in MALFORMED))
+            assert all(re.match(rb"HTTP/1\.[01] 4\d\d ", line) for line in statuses), statuses
+            assert await good() == 200  # served during the flood
+            await asyncio.sleep(0.05)  # spread over a few seconds
+        await asyncio.sleep(0.2)
+        async with session.get(f"{service.url}/metrics") as response:
+            metrics = await response.text()
+    counted = sum(
+        float(value)
+        for value in re.findall(r"^http_malformed_requests_total\{[^}]*\} (\S+)$", metrics, re.M)
+    )
+    assert counted >= len(MALFORMED[2:]) * ROUNDS  # every refused one is counted
+    logged = service.log_path.read_bytes()[before:]
+    assert b"Traceback" not in logged and b'"level": "error"' not in logged
+    lines = [json.loads(line) for line in logged.splitlines()]
+    malformed = [line for line in lines if line["event"] == "http.malformed_request"]
+    assert malformed and all(line["level"] == "info" for line in malformed)
+    assert {line["status"] for line in malformed} == {400}
+    assert all(len(line["detail"]) <= 200 for line in malformed)
+    # Two to three seconds of flood: at most ten such lines a second, not 300.
+    assert len(malformed) < counted / 3
+    assert any(line.get("suppressed", 0) > 0 for line in malformed)
+    assert len(logged) < 64 * 1024
+
+
+async def test_a_flood_of_malformed_requests_is_cheap_on_the_gateway(
+    core: CoreProcess, tmp_path: Path
+) -> None:
+    gateway = GatewayProcess(core.port, tmp_path / "gateway.log")
+    await gateway.start()
+    try:
+        await flood(gateway, "/health")
+        # A body cut off midway: one compact line and a 400, no traceback.
+        before = gateway.log_path.stat().st_size
+        _reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+        writer.write(
+            b"POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"email":'
+        )
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.close()
+        await writer.wait_closed()
+        await asyncio.sleep(0.5)
+        logged = gateway.log_path.read_bytes()[before:]
+        assert b"Traceback" not in logged
+        events = [json.loads(line) for line in logged.splitlines()]
+        assert [e["event"] for e in events] == ["http.body_aborted", "http.request"]
+        assert events[1]["status"] == 400
+    finally:
+        gateway.stop()
+
+
+async def test_a_flood_of_malformed_requests_is_cheap_on_the_notifier(
+    core: CoreProcess, tmp_path: Path
+) -> None:
+    notifier = NotifierProcess(core.port, REDIS_URL, tmp_path / "notifier.log")
+    await notifier.start()
+    try:
+        await flood(notifier, "/health")
+    finally:
+        notifier.stop()
