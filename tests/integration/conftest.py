@@ -174,6 +174,7 @@ def gateway_settings(core: CoreProcess, **overrides: Any) -> GatewaySettings:
         "host": "127.0.0.1",
         "app_env": "development",
         "rate_limit_per_minute": 100_000,
+        "auth_failure_rate_limit_per_minute": 100_000,
         **overrides,
     }
     return GatewaySettings(**values)

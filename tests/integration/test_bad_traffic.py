@@ -6,15 +6,24 @@ is one line too; good requests are served all along. Gateway and notifier alike.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+from gateway.app import create_app as create_gateway
 
-from .conftest import REDIS_URL
-from .harness import CoreProcess, GatewayProcess, HttpServiceProcess, NotifierProcess
+from .conftest import REDIS_URL, gateway_settings
+from .harness import (
+    CoreProcess,
+    GatewayProcess,
+    HttpServiceProcess,
+    NotifierProcess,
+    make_token,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -114,5 +123,72 @@ async def test_a_flood_of_malformed_requests_is_cheap_on_the_notifier(
     await notifier.start()
     try:
         await flood(notifier, "/health")
+    finally:
+        notifier.stop()
+
+
+BAD_TOKENS = (
+    "not-a-jwt",
+    make_token("customer", "8133b53f-6451-5af0-b72b-ea0c7a71b115", secret="x" * 40),
+    make_token("customer", "8133b53f-6451-5af0-b72b-ea0c7a71b115", ttl=-3600),
+)
+
+
+async def test_failed_authentication_is_limited_per_client_address(
+    core: CoreProcess, aiohttp_client: Any
+) -> None:
+    settings = gateway_settings(
+        core,
+        auth_failure_rate_limit_per_minute=3,
+        trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),),
+    )
+    client = await aiohttp_client(create_gateway(settings))
+
+    async def bookings(token: str, address: str = "198.51.100.1") -> aiohttp.ClientResponse:
+        headers = {"Authorization": f"Bearer {token}", "X-Forwarded-For": address}
+        response: aiohttp.ClientResponse = await client.get("/bookings", headers=headers)
+        return response
+
+    for token in BAD_TOKENS:
+        assert (await bookings(token)).status == 401
+    refused = await bookings(BAD_TOKENS[0])
+    assert refused.status == 429
+    assert (await refused.json())["code"] == "RATE_LIMITED"
+    assert int(refused.headers["Retry-After"]) >= 1
+    # A good token from the same address still works; another address is unaffected.
+    good = make_token("customer", "8133b53f-6451-5af0-b72b-ea0c7a71b115")
+    assert (await bookings(good)).status == 200
+    assert (await bookings(BAD_TOKENS[0], "198.51.100.2")).status == 401
+
+
+async def test_failed_authentication_is_limited_on_the_notifier(
+    core: CoreProcess, tmp_path: Path
+) -> None:
+    notifier = NotifierProcess(
+        core.port,
+        REDIS_URL,
+        tmp_path / "notifier.log",
+        AUTH_FAILURE_RATE_LIMIT_PER_MINUTE="2",
+        TRUSTED_PROXIES="127.0.0.1",
+    )
+    await notifier.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def connect(token: str, address: str = "198.51.100.1") -> int:
+                try:
+                    async with session.ws_connect(
+                        f"{notifier.url}/ws",
+                        params={"access_token": token},
+                        headers={"X-Forwarded-For": address},
+                    ):
+                        return 101
+                except aiohttp.WSServerHandshakeError as exc:
+                    return exc.status
+
+            assert [await connect(token) for token in BAD_TOKENS] == [401, 401, 429]
+            assert await connect(BAD_TOKENS[0], "198.51.100.2") == 401
+            good = make_token("customer", "8133b53f-6451-5af0-b72b-ea0c7a71b115")
+            assert await connect(good) == 101
     finally:
         notifier.stop()

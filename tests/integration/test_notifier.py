@@ -223,6 +223,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
             "HEARTBEAT_SECONDS": "5",
             # Open connections close at exp + leeway (the token-expiry test).
             "JWT_LEEWAY_SECONDS": "1",
+            # The bad-token tests are many; test_bad_traffic checks this limit.
+            "AUTH_FAILURE_RATE_LIMIT_PER_MINUTE": "1000",
         }
         a = NotifierProcess(
             core.port, f"redis://127.0.0.1:{proxy.port}/0", log_dir / "notifier-a.log", **common

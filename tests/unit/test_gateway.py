@@ -16,9 +16,9 @@ from bookings_common.grpc import error
 from bookings_web.auth import JwtSettings, Principal, Role, issue_token, principal_from_claims
 from bookings_web.client_ip import client_ip
 from bookings_web.problems import AuthenticationFailed, ProblemError, ValidationFailed
+from bookings_web.ratelimit import KeyedRateLimiter
 from environs import Env
 from gateway.openapi import build_spec
-from gateway.ratelimit import KeyedRateLimiter
 from gateway.schemas import CreateBookingRequest, ListBookingsQuery, field_errors
 from gateway.settings import Settings
 from gateway.upstream import camel_case, problem_from_grpc, rest_field

@@ -29,7 +29,7 @@ import re
 import time
 import uuid
 import warnings
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -43,8 +43,10 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from environs import Env
 from marshmallow.validate import Range
 
+from .client_ip import IpNetwork, client_ip
 from .jwks import JwksCache
 from .problems import AuthenticationFailed, ProblemError
+from .ratelimit import KeyedRateLimiter
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -275,8 +277,16 @@ def authentication_middleware(
     allow_query_token: bool = False,
     is_public: Callable[[web.Request], bool] | None = None,
     jwks: JwksCache | None = None,
+    failure_limiter: KeyedRateLimiter | None = None,
+    trusted_proxies: Sequence[IpNetwork] = (),
 ) -> Any:
     """Middleware that sets ``request[PRINCIPAL_KEY]`` or raises ``AuthenticationFailed`` (401).
+
+    With ``failure_limiter``, failed authentications (missing, bad or expired
+    tokens) are counted per client address (``trusted_proxies`` as for the rate
+    limit): past its limit a failure answers 429 ``RATE_LIMITED`` with
+    ``Retry-After`` instead of 401, so guessing tokens costs time; good tokens
+    from that address are unaffected.
 
     ``public_paths`` are regular expressions matched (``re.fullmatch``) against
     the path; those requests, requests ``is_public`` says are public (by more
@@ -319,7 +329,19 @@ def authentication_middleware(
             or (is_public is not None and is_public(request))
         ):
             return await handler(request)
-        request[PRINCIPAL_KEY] = principal_from_claims(await verified_claims(request))
+        try:
+            request[PRINCIPAL_KEY] = principal_from_claims(await verified_claims(request))
+        except AuthenticationFailed:
+            if failure_limiter is not None:
+                address = client_ip(request, trusted_proxies)
+                decision = await failure_limiter.check(f"auth-failures:{address}")
+                if not decision.allowed:
+                    raise ProblemError(
+                        "RATE_LIMITED",
+                        "too many failed authentications from this address; retry later",
+                        headers={"Retry-After": str(decision.retry_after_seconds)},
+                    ) from None
+            raise
         return await handler(request)
 
     async def verified_claims(request: web.Request) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from bookings_web.cors import enable_cors
 from bookings_web.jwks import jwks_cache
 from bookings_web.observability import HttpMetrics
 from bookings_web.problems import problem_middleware
+from bookings_web.ratelimit import KeyedRateLimiter
 from swagger_ui import api_doc
 
 from . import (
@@ -27,7 +28,7 @@ from . import (
 )
 from .openapi import build_spec
 from .parsing import MAX_BODY_BYTES
-from .ratelimit import KeyedRateLimiter, rate_limit_middleware
+from .ratelimit import rate_limit_middleware
 from .settings import Settings
 from .upstream import CoreClient
 from .upstream_event_types import EventTypesClient
@@ -93,6 +94,11 @@ def create_app(settings: Settings) -> web.Application:
                 public_paths=PUBLIC_PATHS,
                 is_public=ticketing_views.is_guest_request,
                 jwks=jwks,
+                failure_limiter=KeyedRateLimiter(
+                    settings.auth_failure_rate_limit_per_minute,
+                    max_keys=settings.rate_limit_max_keys,
+                ),
+                trusted_proxies=settings.trusted_proxies,
             ),
             rate_limit_middleware(
                 limiter,

@@ -6,8 +6,8 @@ from typing import Any
 
 from aiohttp import web
 from bookings_web.observability import HttpMetrics
+from bookings_web.ratelimit import KeyedRateLimiter
 
-from .ratelimit import KeyedRateLimiter
 from .settings import Settings
 from .upstream import CoreClient
 from .upstream_event_types import EventTypesClient

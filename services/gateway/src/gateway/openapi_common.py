@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from bookings_web.problems import CODES, problem_type
-
-from .ratelimit import RATE_LIMIT_HEADERS
+from bookings_web.ratelimit import RATE_LIMIT_HEADERS
 
 PROBLEM_JSON: Final = "application/problem+json"
 

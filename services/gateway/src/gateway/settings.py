@@ -38,6 +38,8 @@ class Settings:
     # Where the public pages live: booking and manage links are built on it.
     public_base_url: str = "http://localhost:8080"
     rate_limit_max_keys: int = 100_000
+    # Failed authentications (bad, expired or missing tokens) per minute per client IP.
+    auth_failure_rate_limit_per_minute: int = 30
     trusted_proxies: tuple[IpNetwork, ...] = ()
     cors_allowed_origins: tuple[str, ...] = ()
     # The built web app (web/dist) served on /, /book/..., /dashboard/...; "" serves none.
@@ -69,6 +71,9 @@ class Settings:
             ),
             public_base_url=public_base_url(env),
             rate_limit_max_keys=env.int("RATE_LIMIT_MAX_KEYS", 100_000, validate=Range(min=1)),
+            auth_failure_rate_limit_per_minute=env.int(
+                "AUTH_FAILURE_RATE_LIMIT_PER_MINUTE", 30, validate=Range(min=1)
+            ),
             trusted_proxies=trusted_proxies(env),
             cors_allowed_origins=allowed_origins(env),
             web_dist_dir=env.str("WEB_DIST_DIR", ""),

@@ -17,6 +17,7 @@ from bookings_web.cors import enable_cors
 from bookings_web.jwks import jwks_cache
 from bookings_web.observability import HttpMetrics
 from bookings_web.problems import problem_middleware
+from bookings_web.ratelimit import KeyedRateLimiter
 from prometheus_client import CollectorRegistry
 
 from . import keys, views
@@ -82,6 +83,8 @@ def create_app(settings: Settings) -> web.Application:
                 allow_query_token=True,
                 is_public=views.is_public_websocket,
                 jwks=jwks,
+                failure_limiter=KeyedRateLimiter(settings.auth_failure_rate_limit_per_minute),
+                trusted_proxies=settings.trusted_proxies,
             ),
         ],
     )

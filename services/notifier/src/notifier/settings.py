@@ -37,6 +37,8 @@ class Settings:
     max_public_connections_per_ip: int = 20
     # Proxies whose X-Forwarded-For gives the client address.
     trusted_proxies: tuple[IpNetwork, ...] = ()
+    # Failed authentications (bad, expired or missing tokens) per minute per client IP.
+    auth_failure_rate_limit_per_minute: int = 30
     # Events waiting for one slow connection before it is disconnected.
     send_queue_size: int = 256
     # A write that does not finish in this time disconnects the client.
@@ -69,6 +71,9 @@ class Settings:
                 "MAX_PUBLIC_CONNECTIONS_PER_IP", 20, validate=Range(min=1)
             ),
             trusted_proxies=trusted_proxies(env),
+            auth_failure_rate_limit_per_minute=env.int(
+                "AUTH_FAILURE_RATE_LIMIT_PER_MINUTE", 30, validate=Range(min=1)
+            ),
             send_queue_size=env.int("SEND_QUEUE_SIZE", 256, validate=Range(min=1)),
             send_timeout_seconds=env.float("SEND_TIMEOUT_SECONDS", 10.0, validate=positive),
             heartbeat_seconds=env.float("HEARTBEAT_SECONDS", 20.0, validate=positive),
