@@ -134,9 +134,20 @@ async def test_fifty_concurrent_creates_with_one_key_make_one_booking(
         end_time=start + timedelta(minutes=45),
         idempotency_key="checkout-7f3a",
     )
-    results = await asyncio.gather(*(stub.create_booking(request) for _ in range(50)))
+    outcomes = await asyncio.gather(
+        *(stub.create_booking(request) for _ in range(50)), return_exceptions=True
+    )
+    # One creates; each other one replays it or, while it is in flight, is told so.
+    results = [r for r in outcomes if isinstance(r, pb.CreateBookingResponse)]
+    busy = [r for r in outcomes if not isinstance(r, pb.CreateBookingResponse)]
+    assert all(
+        isinstance(e, GRPCError)
+        and e.status is Status.ABORTED
+        and error_reason(e) == "IDEMPOTENCY_IN_PROGRESS"
+        for e in busy
+    ), busy
     ids = {r.booking.id for r in results if r.booking is not None}
-    assert len(ids) == 1 and len(results) == 50
+    assert len(ids) == 1 and len(results) + len(busy) == 50
     assert sum(not r.replayed for r in results) == 1
 
     request.end_time = start + timedelta(minutes=60)

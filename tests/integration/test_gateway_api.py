@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from booking_core.adapters.idempotency import IdempotencyKeyExpiry
+from booking_core.adapters.locks import IDEMPOTENCY_LOCK_CLASS
 from bookings_proto.bookings import v1 as pb
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .conftest import SERVICE, new_customer
 from .harness import in_future, make_token
@@ -140,6 +145,81 @@ async def test_idempotency_replays_and_rejects_reuse(
     )
     data = await problem(both, 400, "VALIDATION_FAILED")
     assert data["errors"][0]["field"] == "idempotencyKey"
+
+
+async def test_a_duplicate_while_the_first_is_in_flight_is_409_in_progress(
+    gateway: Any, provider: pb.Provider, customer: pb.Customer, engine: AsyncEngine
+) -> None:
+    auth = customer_auth(customer)
+    body = booking_body(provider, customer, hours=11)
+    key = f"key-{uuid.uuid4()}"
+    headers = {**auth, "Idempotency-Key": key}
+    # A first request still in its transaction holds the key (booking-core's lock).
+    async with engine.connect() as conn, conn.begin():
+        await conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:cls, hashtext(:name))"),
+            {"cls": IDEMPOTENCY_LOCK_CLASS, "name": f"provider:{provider.id}:{key}"},
+        )
+        busy = await gateway.post("/bookings", json=body, headers=headers)
+        data = await problem(busy, 409, "IDEMPOTENCY_IN_PROGRESS")
+        assert busy.headers["Retry-After"] == "1"
+        assert "in progress" in data["detail"]
+    created = await gateway.post("/bookings", json=body, headers=headers)
+    assert created.status == 201
+
+    # Concurrent duplicates: exactly one creates; the others replay or are told to wait.
+    key = f"key-{uuid.uuid4()}"
+    body = booking_body(provider, customer, hours=12)
+    replies = await asyncio.gather(
+        *(
+            gateway.post("/bookings", json=body, headers={**auth, "Idempotency-Key": key})
+            for _ in range(8)
+        )
+    )
+    statuses = sorted(reply.status for reply in replies)
+    assert statuses.count(201) == 1 and set(statuses) <= {200, 201, 409}, statuses
+    for reply in replies:
+        if reply.status == 409:
+            assert (await reply.json())["code"] == "IDEMPOTENCY_IN_PROGRESS"
+    ids = {(await reply.json())["bookingId"] for reply in replies if reply.status in (200, 201)}
+    assert len(ids) == 1
+
+
+async def test_idempotency_keys_are_forgotten_after_their_retention_window(
+    gateway: Any, provider: pb.Provider, customer: pb.Customer, engine: AsyncEngine
+) -> None:
+    auth = customer_auth(customer)
+    old_key, new_key = f"key-{uuid.uuid4()}", f"key-{uuid.uuid4()}"
+    for key, hours in ((old_key, 13), (new_key, 14)):
+        reply = await gateway.post(
+            "/bookings",
+            json=booking_body(provider, customer, hours=hours),
+            headers={**auth, "Idempotency-Key": key},
+        )
+        assert reply.status == 201
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text(
+                "UPDATE bookings SET created_at = now() - interval '25 hours'"
+                " WHERE idempotency_key = :k"
+            ),
+            {"k": old_key},
+        )
+    expiry = IdempotencyKeyExpiry(engine, lambda: datetime.now(UTC), retention=timedelta(hours=24))
+    assert await expiry.expire_once() >= 1
+    # The old key now names a new request; the young one still replays and guards.
+    again = await gateway.post(
+        "/bookings",
+        json=booking_body(provider, customer, hours=15),
+        headers={**auth, "Idempotency-Key": old_key},
+    )
+    assert again.status == 201
+    reused = await gateway.post(
+        "/bookings",
+        json=booking_body(provider, customer, hours=16),
+        headers={**auth, "Idempotency-Key": new_key},
+    )
+    await problem(reused, 422, "IDEMPOTENCY_KEY_REUSED")
 
 
 async def test_overlap_is_409_and_back_to_back_is_fine(

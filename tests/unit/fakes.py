@@ -67,7 +67,7 @@ class ReminderRecord:
     state: str = "scheduled"
 
 
-BeforeAdd = Callable[[Booking], Awaitable[None]]
+BeforeAdd = Callable[[], Awaitable[None]]
 
 
 @dataclass
@@ -82,12 +82,15 @@ class FakeDatabase:
     events: list[LoggedEvent] = field(default_factory=list)
     published_event_ids: set[int] = field(default_factory=set)
     audit: list[AuditEntry] = field(default_factory=list)
+    # Idempotency keys held by open units of work (lock_idempotency_key).
+    keys_in_flight: set[tuple[str, str]] = field(default_factory=set)
     commits: int = 0
     # An insert that violates both the key and the overlap constraint reports
     # one of them; PostgreSQL does not promise which.
     key_checked_before_overlap: bool = True
-    # One-shot hook run at the start of the next BookingRepository.add, e.g. to
-    # let a concurrent request commit first. It is cleared before it runs.
+    # One-shot hook run when a unit of work first writes (it holds its idempotency
+    # key, or adds a booking), e.g. to let a concurrent request commit just before:
+    # the last moment a real one could. It is cleared before it runs.
     before_add: BeforeAdd | None = None
     # Observations for assertions.
     key_lookups: list[tuple[UUID, str, Booking | None]] = field(default_factory=list)
@@ -122,9 +125,7 @@ class FakeBookingRepository:
         self._db = uow.db
 
     async def add(self, booking: Booking) -> None:
-        hook, self._db.before_add = self._db.before_add, None
-        if hook is not None:
-            await hook(booking)
+        await self._uow.run_before_write()
         try:
             self._check_insert(booking)
         except Exception as exc:
@@ -325,6 +326,7 @@ class FakeUnitOfWork:
 
     def __init__(self, db: FakeDatabase) -> None:
         self.db = db
+        self._held: list[tuple[str, str]] = []
         self.bookings = FakeBookingRepository(self)
         self.reminders = FakeReminderRepository(self)
         self.directory = FakeDirectory(self)
@@ -353,9 +355,27 @@ class FakeUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         self._open = False
+        for held in self._held:
+            self.db.keys_in_flight.discard(held)
+        self._held.clear()
         # Leaving without commit() rolls back whatever was written.
         self.rolled_back = not self.committed
         self._discard()
+
+    async def run_before_write(self) -> None:
+        hook, self.db.before_add = self.db.before_add, None
+        if hook is not None:
+            await hook()
+
+    async def lock_idempotency_key(self, scope: str, key: str) -> bool:
+        """Held by a unit of work that is still open (``db.keys_in_flight``)."""
+        assert self._open, "lock_idempotency_key() outside the unit of work"
+        await self.run_before_write()
+        if (scope, key) in self.db.keys_in_flight:
+            return False
+        self.db.keys_in_flight.add((scope, key))
+        self._held.append((scope, key))
+        return True
 
     def append_event(self, event: NewEvent) -> None:
         assert self._open, "append_event() outside the unit of work"

@@ -20,6 +20,7 @@ from booking_core.domain.commands import (
 from booking_core.domain.errors import (
     BookingNotCancellable,
     BookingOverlap,
+    IdempotencyInProgress,
     IdempotencyKeyReused,
     InvalidArgument,
     NotFound,
@@ -29,7 +30,7 @@ from booking_core.domain.model import Actor, Booking, BookingStatus, LoggedEvent
 from booking_core.service_layer.handlers import BookingRules, CreateResult
 from bookings_common.events import BOOKING_CANCELLED, BOOKING_CREATED, format_time
 from bookings_common.logging import bind_request_id
-from fakes import Harness, make_harness
+from fakes import FakeUnitOfWork, Harness, make_harness
 
 SERVICE = Actor.trusted_service("api-gateway")
 HOUR = timedelta(hours=1)
@@ -413,7 +414,7 @@ async def _concurrent_winner(h: Harness, cmd: CreateBooking) -> list[CreateResul
     the next insert, and return the list its result will be appended to."""
     results: list[CreateResult] = []
 
-    async def win(_: Booking) -> None:
+    async def win() -> None:
         results.append(await h.service.create_booking(cmd))
 
     h.db.before_add = win
@@ -451,6 +452,25 @@ async def test_losing_a_race_on_the_key_replays_the_winner(
     assert [e.booking_id for e in h.db.events] == [won.booking.id]
     assert len(h.publisher.published) == 1
     assert h.db.reminders.keys() == {won.booking.id}
+
+
+async def test_a_duplicate_while_the_first_is_in_flight_is_told_so_at_once(h: Harness) -> None:
+    """The draft's 409: the first request holds its key for its transaction; a
+    concurrent duplicate neither waits nor races, and a retry after it replays."""
+    provider_id, customer_id = h.provider(), h.customer()
+    cmd = create_cmd(provider_id, customer_id, slot_from_now(h, HOUR), key="retry-8")
+    async with FakeUnitOfWork(h.db) as first:
+        assert await first.lock_idempotency_key(f"provider:{provider_id}", "retry-8")
+        with pytest.raises(IdempotencyInProgress):
+            await h.service.create_booking(cmd)
+        # Other keys, and the same key of another provider, are not held.
+        other = create_cmd(provider_id, customer_id, slot_from_now(h, 2 * HOUR), key="retry-9")
+        assert (await h.service.create_booking(other)).replayed is False
+    assert h.db.keys_in_flight == set()
+    assert len(h.db.bookings) == 1
+    created = await h.service.create_booking(cmd)
+    assert created.replayed is False
+    assert (await h.service.create_booking(cmd)) == CreateResult(created.booking, replayed=True)
 
 
 async def test_losing_a_key_race_to_a_different_request_is_refused(h: Harness) -> None:

@@ -41,6 +41,7 @@ CODES: Final[Mapping[str, tuple[int, str]]] = {
     "BOOKING_NOT_PAYABLE": (409, "Booking cannot be paid"),
     "BOOKING_NOT_REFUNDABLE": (409, "Booking cannot be refunded"),
     "IDEMPOTENCY_KEY_REUSED": (422, "Idempotency key reused"),
+    "IDEMPOTENCY_IN_PROGRESS": (409, "Idempotency key in use"),
     "RATE_LIMITED": (429, "Too many requests"),
     "TOO_MANY_CONNECTIONS": (429, "Too many connections"),
     "UPSTREAM_UNAVAILABLE": (503, "Upstream unavailable"),

@@ -30,6 +30,7 @@ from grpclib.server import Server
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .adapters.idempotency import IdempotencyKeyExpiry
 from .adapters.invitations import render_invitation
 from .adapters.mail import SqlMailStore
 from .adapters.mail_dispatcher import MailDispatcher
@@ -306,6 +307,10 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     )
     tickets = build_ticketing_service(engine, publisher, settings, wake_payments=payments.wake)
     expiry = FunctionPass("tickets", tickets.expire_due, batch=EXPIRY_BATCH)
+    keys = IdempotencyKeyExpiry(
+        engine, utc_now, retention=timedelta(hours=settings.idempotency_key_retention_hours)
+    )
+    key_expiry = FunctionPass("idempotency_keys", keys.expire_once, batch=keys.batch)
     outcomes = OutcomeConsumer(
         settings.redis_url, outcome_applier(tickets), threads=settings.payment_outcome_threads
     )
@@ -347,6 +352,10 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         ),
         asyncio.create_task(
             expiry.run(settings.ticket_expiry_interval_seconds), name="ticket-expiry"
+        ),
+        asyncio.create_task(
+            key_expiry.run(settings.idempotency_cleanup_interval_seconds),
+            name="idempotency-key-expiry",
         ),
     ]
     outcomes.start()

@@ -62,6 +62,10 @@ class Settings:
     payment_dispatch_interval_seconds: float = 1.0
     payment_redelivery_seconds: float = 60.0
     payment_outcome_threads: int = 2
+    # How long an idempotency key replays its request (hours, at least 24), and how
+    # often expired keys are cleared (seconds).
+    idempotency_key_retention_hours: float = 24.0
+    idempotency_cleanup_interval_seconds: float = 3600.0
 
     @classmethod
     def from_env(cls, env: Env) -> Settings:
@@ -139,6 +143,12 @@ class Settings:
             ),
             max_seats_per_booking=env.int(
                 "MAX_SEATS_PER_BOOKING", 10, validate=Range(min=1, max=100)
+            ),
+            idempotency_key_retention_hours=env.float(
+                "IDEMPOTENCY_KEY_RETENTION_HOURS", 24.0, validate=Range(min=24)
+            ),
+            idempotency_cleanup_interval_seconds=env.float(
+                "IDEMPOTENCY_CLEANUP_INTERVAL_SECONDS", 3600.0, validate=Range(min=0.1)
             ),
             ticket_expiry_interval_seconds=env.float(
                 "TICKET_EXPIRY_INTERVAL_SECONDS", 0.2, validate=Range(min=0.01, max=60)

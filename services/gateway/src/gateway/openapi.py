@@ -103,6 +103,7 @@ def build_spec(*, development: bool, version: str = "1.0.0") -> dict[str, Any]:
                     "PAYLOAD_TOO_LARGE",
                     "UNSUPPORTED_MEDIA_TYPE",
                     "IDEMPOTENCY_KEY_REUSED",
+                    "IDEMPOTENCY_IN_PROGRESS",
                     *upstream,
                 ),
                 parameters=[

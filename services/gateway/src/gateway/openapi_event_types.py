@@ -265,6 +265,7 @@ def add_paths(spec: APISpec) -> None:
                 "SLOT_FULL",
                 "GUEST_ALREADY_BOOKED",
                 "IDEMPOTENCY_KEY_REUSED",
+                "IDEMPOTENCY_IN_PROGRESS",
                 *BODY_ERRORS,
                 parameters=[
                     _slug_param(),

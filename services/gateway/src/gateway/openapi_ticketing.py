@@ -353,6 +353,7 @@ def add_paths(spec: APISpec) -> None:
                 "SEAT_UNAVAILABLE",
                 "SALES_CLOSED",
                 "IDEMPOTENCY_KEY_REUSED",
+                "IDEMPOTENCY_IN_PROGRESS",
                 parameters=[
                     {
                         "in": "header",

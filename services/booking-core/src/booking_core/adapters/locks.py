@@ -13,5 +13,9 @@ PROVIDER_LOCK_CLASS: Final = 0x626B
 # The two-key advisory locks that serialize the bookings of one team's event types:
 # (TEAM_LOCK_CLASS, hashtext(team id)); always taken before a provider's.
 TEAM_LOCK_CLASS: Final = 0x626C
+# The two-key advisory locks a request holds on its idempotency key while it runs:
+# (IDEMPOTENCY_LOCK_CLASS, hashtext("<scope>:<key>")), pg_try_advisory_xact_lock, so
+# a concurrent duplicate learns at once that the first is in flight.
+IDEMPOTENCY_LOCK_CLASS: Final = 0x626D
 # The mail dispatcher's pass (pg_try_advisory_xact_lock: one replica at a time).
 MAIL_DISPATCH_LOCK: Final = 0x626B_0003

@@ -71,7 +71,12 @@ from .identity import (
     SqlTeams,
     SqlUsers,
 )
-from .locks import EVENT_SEQUENCER_LOCK, PROVIDER_LOCK_CLASS, TEAM_LOCK_CLASS
+from .locks import (
+    EVENT_SEQUENCER_LOCK,
+    IDEMPOTENCY_LOCK_CLASS,
+    PROVIDER_LOCK_CLASS,
+    TEAM_LOCK_CLASS,
+)
 from .session import Session, sqlstate_of
 from .tables import (
     booking_guests,
@@ -627,6 +632,20 @@ class SqlUnitOfWork:
         self.audit = SqlAuditLog(session)
         self.tickets = SqlTicketing(session)
         return self
+
+    async def lock_idempotency_key(self, scope: str, key: str) -> bool:
+        """pg_try_advisory_xact_lock(IDEMPOTENCY_LOCK_CLASS, hashtext(scope:key)): a hash
+        collision between two keys only makes one of them wait for a retry."""
+        assert self._session is not None
+        held = await self._session.write(
+            sa.select(
+                sa.func.pg_try_advisory_xact_lock(
+                    sa.literal(IDEMPOTENCY_LOCK_CLASS, sa.Integer),
+                    sa.func.hashtext(sa.cast(sa.literal(f"{scope}:{key}"), sa.Text)),
+                )
+            )
+        )
+        return bool(held.scalar())
 
     async def lock_team(self, team_id: UUID) -> None:
         """The team's advisory lock (TEAM_LOCK_CLASS, hashtext(team id)), held until the

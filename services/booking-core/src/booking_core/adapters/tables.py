@@ -118,6 +118,12 @@ sa.Index(
     bookings.c.start_time,
     postgresql_where=bookings.c.event_type_id.isnot(None),
 )
+# The idempotency key cleanup's scan (migration 0007).
+sa.Index(
+    "ix_bookings_idempotency_key_created",
+    bookings.c.created_at,
+    postgresql_where=bookings.c.idempotency_key.isnot(None),
+)
 sa.Index(
     "bookings_event_type_idempotency_key",
     bookings.c.event_type_id,
@@ -727,4 +733,9 @@ processed_messages = sa.Table(
     sa.Column("message_id", pg.UUID(as_uuid=True), primary_key=True),
     sa.Column("queue", sa.Text(), nullable=False),
     sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+sa.Index(
+    "ix_ticket_bookings_idempotency_key_created",
+    ticket_bookings.c.created_at,
+    postgresql_where=ticket_bookings.c.idempotency_key.isnot(None),
 )

@@ -43,6 +43,13 @@ class IdempotencyKeyReused(BookingError):
     code = "IDEMPOTENCY_KEY_REUSED"
 
 
+class IdempotencyInProgress(BookingError):
+    """A request with the same idempotency key is still being processed; retry it
+    shortly (it then replays that request's outcome)."""
+
+    code = "IDEMPOTENCY_IN_PROGRESS"
+
+
 class BookingNotCancellable(BookingError):
     code = "BOOKING_NOT_CANCELLABLE"
 

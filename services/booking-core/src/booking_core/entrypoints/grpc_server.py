@@ -37,6 +37,7 @@ from booking_core.domain.errors import (
     BookingOverlap,
     EmailTaken,
     GuestAlreadyBooked,
+    IdempotencyInProgress,
     IdempotencyKeyReused,
     InvalidArgument,
     InvalidCredentials,
@@ -72,6 +73,8 @@ _STATUS_OF: dict[type[BookingError], Status] = {
     NotFound: Status.NOT_FOUND,
     BookingOverlap: Status.ALREADY_EXISTS,
     IdempotencyKeyReused: Status.FAILED_PRECONDITION,
+    # AIP-193: ABORTED is a concurrency conflict the client retries.
+    IdempotencyInProgress: Status.ABORTED,
     BookingNotCancellable: Status.FAILED_PRECONDITION,
     SlotUnavailable: Status.FAILED_PRECONDITION,
     SlotFull: Status.FAILED_PRECONDITION,
@@ -164,6 +167,8 @@ def rpc(
             metadata = None
             if isinstance(exc, TooManyAttempts):
                 metadata = {"retryAfter": str(exc.retry_after)}
+            elif isinstance(exc, IdempotencyInProgress):
+                metadata = {"retryAfter": "1"}
             elif isinstance(exc, SeatUnavailable):
                 metadata = {"seatIds": ",".join(exc.seat_ids)}
             status = _STATUS_OF.get(type(exc), Status.INTERNAL)

@@ -67,6 +67,7 @@ from .audit import audit_entry
 from .cursors import decode_keyset, encode_keyset
 from .event_type_ports import EventTypesUnitOfWork, EventTypesUnitOfWorkFactory, Host, PublicListing
 from .handlers import BookingRules, BookingService
+from .idempotency import hold_idempotency_key
 from .ports import Clock, DuplicateIdempotencyKey, EventPublisher
 from .slot_events import availability_event
 
@@ -408,7 +409,8 @@ class EventTypeService:
 
         Raises ``InvalidArgument`` (guest details, key, member), ``NotFound`` (slug),
         ``SlotUnavailable`` (not offered, or no host is free then), ``SlotFull``,
-        ``GuestAlreadyBooked``, ``IdempotencyKeyReused``, ``Unavailable``.
+        ``GuestAlreadyBooked``, ``IdempotencyKeyReused``, ``IdempotencyInProgress``,
+        ``Unavailable``.
         """
         g = cmd.guest
         guest = parse_guest(
@@ -485,6 +487,7 @@ class EventTypeService:
         spec = event_type.spec
         booking_id = uuid.uuid4()
         async with self._uow() as uow:
+            await hold_idempotency_key(uow, "guest", key)
             candidates = [h.provider_id for h in hosts if h.provider_id not in refused]
             if event_type.team_id is not None:
                 await uow.lock_team(event_type.team_id)

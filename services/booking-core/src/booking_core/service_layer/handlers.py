@@ -51,6 +51,7 @@ from booking_core.domain.model import (
 from .audit import audit_entry
 from .cursors import CursorCodec, decode_keyset, encode_keyset
 from .event_type_ports import EventTypesUnitOfWorkFactory
+from .idempotency import hold_idempotency_key
 from .ports import Clock, DuplicateIdempotencyKey, EventPublisher
 from .slot_events import release_place
 
@@ -115,7 +116,9 @@ class BookingService:
         """Create a confirmed booking with its booking.created event and its reminder.
 
         Raises ``InvalidArgument``, ``PermissionDenied``, ``NotFound`` (provider or
-        customer), ``BookingOverlap``, ``IdempotencyKeyReused``, ``Unavailable``.
+        customer), ``BookingOverlap``, ``IdempotencyKeyReused``,
+        ``IdempotencyInProgress`` (the same key's request is still running),
+        ``Unavailable``.
         The database decides overlaps and duplicate keys, so concurrent
         requests are race-free: the loser of a duplicate key re-reads the
         winner's booking and compares request fingerprints.
@@ -148,6 +151,7 @@ class BookingService:
         )
         try:
             async with self._uow() as uow:
+                await hold_idempotency_key(uow, f"provider:{cmd.provider_id}", cmd.idempotency_key)
                 await uow.bookings.add(booking)
                 await uow.reminders.add(
                     Reminder(

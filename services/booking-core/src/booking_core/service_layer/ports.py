@@ -160,6 +160,11 @@ class UnitOfWork(Protocol):
     @property
     def tickets(self) -> TicketingRepository: ...
 
+    async def lock_idempotency_key(self, scope: str, key: str) -> bool:
+        """Hold ``key`` (within ``scope``) for the rest of this transaction: False,
+        without waiting, when a concurrent transaction holds it (a duplicate request
+        in flight)."""
+
     def append_event(self, event: NewEvent) -> None:
         """Stage an event; it is written, and gets its id, at ``commit()``."""
 

@@ -58,6 +58,7 @@ from booking_core.domain.ticketing import (
     validate_seats,
 )
 
+from .idempotency import hold_idempotency_key
 from .ports import Clock, DuplicateIdempotencyKey, EventPublisher, UnitOfWork, UnitOfWorkFactory
 from .ticketing_ports import PaymentRequest, SeatOffer
 
@@ -392,7 +393,8 @@ class TicketingService:
     ) -> Held:
         """Hold the seats for ``hold_ttl``. Raises ``InvalidArgument`` (seats not of the
         event or not for sale, a bad buyer), ``SalesClosed``, ``SeatUnavailable``
-        (naming the taken seats; nothing is written) and ``IdempotencyKeyReused``."""
+        (naming the taken seats; nothing is written), ``IdempotencyKeyReused`` and
+        ``IdempotencyInProgress``."""
         wanted = validate_seat_ids(seat_ids, self._rules.max_seats)
         buyer = Buyer(
             clean_text(buyer.name, "buyer.name", maximum=200, minimum=1, lines=False),
@@ -405,6 +407,7 @@ class TicketingService:
         async with self._uow() as uow:
             customer_id = await self._buyer_customer(uow, actor, buyer)
             if idempotency_key:
+                await hold_idempotency_key(uow, f"tickets:{customer_id}", idempotency_key)
                 earlier = await uow.tickets.by_idempotency_key(customer_id, idempotency_key)
                 if earlier is not None:
                     return self._replay(earlier, fingerprint)

@@ -3919,6 +3919,9 @@ class BookingServiceStub(betterproto2_grpclib.ServiceStub):
                               (buffers included) (reason BOOKING_OVERLAP)
           FAILED_PRECONDITION idempotency key reused with a different request
                               (reason IDEMPOTENCY_KEY_REUSED)
+          ABORTED             a request with the same key is still in progress
+                              (reason IDEMPOTENCY_IN_PROGRESS, metadata retryAfter
+                              seconds); a key replays for IDEMPOTENCY_KEY_RETENTION_HOURS
           UNAVAILABLE         the database is unreachable
         """
 
@@ -4347,6 +4350,8 @@ class EventTypeServiceStub(betterproto2_grpclib.ServiceStub):
                               (IDEMPOTENCY_KEY_REUSED)
           ALREADY_EXISTS      this email already holds a place in the slot
                               (GUEST_ALREADY_BOOKED)
+          ABORTED             a request with the same key is still in progress
+                              (IDEMPOTENCY_IN_PROGRESS, metadata retryAfter)
         """
 
         return await self._unary_unary(
@@ -5313,6 +5318,9 @@ class BookingServiceBase(betterproto2_grpclib.ServiceBase):
                               (buffers included) (reason BOOKING_OVERLAP)
           FAILED_PRECONDITION idempotency key reused with a different request
                               (reason IDEMPOTENCY_KEY_REUSED)
+          ABORTED             a request with the same key is still in progress
+                              (reason IDEMPOTENCY_IN_PROGRESS, metadata retryAfter
+                              seconds); a key replays for IDEMPOTENCY_KEY_RETENTION_HOURS
           UNAVAILABLE         the database is unreachable
         """
 
@@ -5657,6 +5665,8 @@ class EventTypeServiceBase(betterproto2_grpclib.ServiceBase):
                               (IDEMPOTENCY_KEY_REUSED)
           ALREADY_EXISTS      this email already holds a place in the slot
                               (GUEST_ALREADY_BOOKED)
+          ABORTED             a request with the same key is still in progress
+                              (IDEMPOTENCY_IN_PROGRESS, metadata retryAfter)
         """
 
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
