@@ -4,6 +4,7 @@ booking-core and the gateway left running throughout."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections import Counter
@@ -263,6 +264,13 @@ async def test_postgres_restart_is_unavailable_then_recovers_without_restarting_
         await eventually(enqueued, timeout=RECOVERY_SECONDS)
         for log in (core.log_path, gateway.log_path):
             assert "Traceback" not in log.read_text(), tail(log)
+        # The outbox's writes that met the shutdown are short lines the relay retries.
+        outbox = [
+            line
+            for line in map(json.loads, core.log_path.read_text().splitlines())
+            if line["event"].startswith("outbox.") and "error" in line
+        ]
+        assert all(len(line["error"]) <= 200 for line in outbox), outbox
         assert '"status": 500' not in gateway.log_path.read_text()
     finally:
         await session.close()

@@ -8,15 +8,28 @@ import asyncio
 import dramatiq
 import structlog
 from bookings_common.jobs import REMINDER_ACTOR, REMINDER_QUEUE, reminder_job_id
-from bookings_common.logging import REQUEST_ID_KEY
+from bookings_common.logging import REQUEST_ID_KEY, get_logger
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError, StreamTerminatedError
+from redis.exceptions import RedisError
 
 from .broker import clients
 from .delivery import deliver
 
+log = get_logger("reminder_worker.actors")
+# What a retry may cure: Redis or booking-core unreachable, slow or restarting.
+RETRIED_STATUSES = frozenset({Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED})
 # A claim and a publish take milliseconds; 30 s means booking-core or Redis is
 # stuck, and the retry (with backoff from 0.5 s up to 30 s) is safe.
 TIME_LIMIT_MS = 30_000
 MAX_RETRIES = 20
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a retry may cure ``exc``: Redis or booking-core unreachable or slow."""
+    if isinstance(exc, GRPCError):
+        return exc.status in RETRIED_STATUSES
+    return isinstance(exc, RedisError | OSError | StreamTerminatedError | TimeoutError)
 
 
 @dramatiq.actor(
@@ -31,7 +44,17 @@ async def send_reminder(booking_id: str) -> None:
     """Claim and publish the reminder of ``booking_id`` (a uuid string)."""
     core, publisher = clients.open()
     with structlog.contextvars.bound_contextvars(**{REQUEST_ID_KEY: reminder_job_id(booking_id)}):
-        outcome = await deliver(core, publisher, booking_id)
+        try:
+            outcome = await deliver(core, publisher, booking_id)
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            # Redis or booking-core is away for now: one line, then dramatiq's retry
+            # with backoff (dramatiq.Retry is retried like any error, without a traceback).
+            log.warning(
+                "reminder.retry", bookingId=booking_id, error=f"{type(exc).__name__}: {exc}"
+            )
+            raise dramatiq.Retry(str(exc)) from None
     if outcome.retry_in_ms is not None:  # delivered early: come back when it is due
         await asyncio.to_thread(
             send_reminder.send_with_options, args=(booking_id,), delay=outcome.retry_in_ms

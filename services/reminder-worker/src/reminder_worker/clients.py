@@ -9,6 +9,9 @@ from bookings_proto.bookings import v1 as pb
 from dramatiq.middleware import Middleware
 from grpclib.client import Channel
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from .delivery import WORKER_ACTOR
 from .settings import Settings
@@ -58,8 +61,14 @@ class Clients(Middleware):
             self._channel = create_channel(
                 self._settings.core_grpc_target, internal_token=self._settings.internal_token
             )
+            # A pooled connection that Redis closed (a restart) is replaced and the
+            # command sent again, twice at most, before the job's own retry.
             self._redis = Redis.from_url(
-                self._settings.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0
+                self._settings.redis_url,
+                socket_connect_timeout=1.0,
+                socket_timeout=2.0,
+                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+                retry_on_error=[RedisConnectionError],
             )
             self.core = CoreClient(self._channel, self._settings.core_deadline_seconds)
             self.publisher = RedisPublisher(self._redis)

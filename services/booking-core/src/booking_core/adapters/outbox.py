@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from booking_core.domain.model import LoggedEvent
 
 from .locks import OUTBOX_RELAY_LOCK
-from .postgres import logged_event
+from .postgres import is_unavailable, logged_event
 from .tables import events
 
 log = get_logger(__name__)
@@ -82,6 +82,7 @@ class OutboxPublisher:
         self._relay_batch = relay_batch
         self._relay_min_age = relay_min_age
         self._redis_down = False
+        self._database_down = False
 
     def publish_committed(self, events: Sequence[LoggedEvent]) -> None:
         for event in events:
@@ -105,7 +106,14 @@ class OutboxPublisher:
             except RedisError as exc:
                 self._note_redis_down(exc)
             except Exception as exc:  # the relay publishes them later: at least once
-                log.warning("outbox.publish_failed", error=str(exc), count=len(batch))
+                if is_unavailable(exc):  # a restart, say: one short line, the relay retries
+                    log.warning(
+                        "outbox.database_unavailable",
+                        error=str(exc).splitlines()[0][:200],
+                        count=len(batch),
+                    )
+                else:
+                    log.warning("outbox.publish_failed", error=str(exc), count=len(batch))
             finally:
                 for _ in batch:
                     self._queue.task_done()
@@ -151,11 +159,18 @@ class OutboxPublisher:
         while True:
             try:
                 published = await self.relay_once()
+                if self._database_down:
+                    self._database_down = False
+                    log.info("outbox.database_recovered")
             except RedisError as exc:
                 self._note_redis_down(exc)
                 published = 0
             except Exception as exc:
-                log.warning("outbox.relay_failed", error=str(exc))
+                if not is_unavailable(exc):
+                    log.warning("outbox.relay_failed", error=str(exc))
+                elif not self._database_down:  # an outage: once at its start, once at its end
+                    self._database_down = True
+                    log.warning("outbox.database_unavailable", error=str(exc).splitlines()[0][:200])
                 published = 0
             if published < self._relay_batch:
                 await asyncio.sleep(interval)

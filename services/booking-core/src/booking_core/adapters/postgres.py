@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import Any, Final, Self
 from uuid import UUID
 
+import asyncpg.exceptions
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
@@ -143,6 +144,12 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, sa.exc.DBAPIError):
         if exc.connection_invalidated or isinstance(
             exc, (sa.exc.InterfaceError, sa.exc.OperationalError)
+        ):
+            return True
+        # asyncpg's "another operation is in progress": a connection the server is
+        # closing under it (a fast shutdown) is left mid-operation.
+        if isinstance(getattr(exc, "orig", None), asyncpg.exceptions.InternalClientError) or (
+            "another operation" in str(getattr(exc, "orig", ""))
         ):
             return True
         sqlstate, _ = sqlstate_of(exc)
