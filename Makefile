@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 PACKAGES := libs/common libs/proto libs/web services/booking-core services/gateway services/notifier services/reminder-worker services/mail-worker services/payment-service
 INSTALLED := $(VENV)/.installed
 
-.PHONY: web web-install web-lint web-test help install lock proto proto-check migrate seed user lint test test-unit test-integration test-e2e dev run-core run-gateway run-notifier run-worker run-mail-worker run-mail-sink run-payments token bench bench-reminders bench-notifier bench-tickets clean
+.PHONY: web web-install web-lint web-test help install lock proto proto-check migrate seed user lint test test-unit test-integration test-e2e dev run-core run-gateway run-notifier run-worker run-mail-worker run-mail-sink run-payments token bench bench-reminders bench-notifier bench-tickets bench-bad-traffic clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -134,6 +134,9 @@ bench: $(INSTALLED) ## every benchmark (the system, its pgbench ceiling, reminde
 
 bench-reminders: $(INSTALLED) ## benchmark: 10,000 reminders due over two minutes (about 5 minutes)
 	$(BIN)/python bench/reminders.py
+
+bench-bad-traffic: $(INSTALLED) ## benchmark: 50,000 malformed requests against the gateway while good ones are timed (about 30 s)
+	$(BIN)/python bench/bad_traffic.py
 
 bench-tickets: $(INSTALLED) ## benchmark: holds on one hot event (1,000 seats, 200 buyers) and 10,000 expiring holds (about 2 minutes)
 	$(BIN)/python bench/tickets.py

@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from gateway.app import create_app as create_gateway
 
+from .bad_requests import MALFORMED
 from .conftest import REDIS_URL, gateway_settings
 from .harness import (
     CoreProcess,
@@ -27,19 +28,6 @@ from .harness import (
 
 pytestmark = pytest.mark.integration
 
-# Ten kinds of request aiohttp's parser refuses.
-MALFORMED = (
-    b"GET / HTTP/1.1\r\n\r\n",  # no Host
-    b"GARBAGE\r\n\r\n",
-    b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n",
-    b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",  # request line over 8190
-    b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
-    b"GET /health HTTP/1.1\r\nHost: x\r\nX: " + b"b" * 9000 + b"\r\n\r\n",  # header too long
-    b"GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
-    b"POST /auth/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n",
-    b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
-    b"GET /health HTTP/1.1\r\nHost: x\r\nHost\x00: y\r\n\r\n",
-)
 ROUNDS = 30  # 300 malformed requests
 
 
