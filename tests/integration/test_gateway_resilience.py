@@ -201,6 +201,8 @@ async def test_schemathesis_finds_no_5xx_and_no_contract_drift(
         tmp_path / "gateway.log",
         RATE_LIMIT_PER_MINUTE="100000",
         PUBLIC_BOOKING_RATE_LIMIT_PER_MINUTE="100000",
+        # It sends many requests without (or with bad) tokens on purpose.
+        AUTH_FAILURE_RATE_LIMIT_PER_MINUTE="100000",
     )
     await gateway.start()
     token = make_token(role, customer.id if role == "customer" else provider.id)
