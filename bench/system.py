@@ -45,13 +45,11 @@ from bookings_proto.bookings import v1 as pb  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
 from bench.pgbench import add_providers, capture, pgbench_script, run_pgbench  # noqa: E402
-from tests.integration.conftest import fresh_database  # noqa: E402
+from tests.e2e.conftest import running_system  # noqa: E402
 from tests.integration.harness import (  # noqa: E402
     INTERNAL_TOKEN,
     DevSystem,
-    RedisProcess,
     cpu_seconds,
-    dev_system,
     make_token,
 )
 
@@ -299,43 +297,36 @@ def machine() -> dict[str, str]:
 
 
 async def measure_system(args: Any, workdir: Path) -> dict[str, Any]:
-    redis = RedisProcess(workdir)
-    redis.start()
-    try:
-        async with (
-            fresh_database() as database_url,
-            dev_system(workdir, database_url, redis.url, **SYSTEM_ENV) as system,
-        ):
-            bench = Bench(system, database_url, workdir, args)
-            try:
-                figures: dict[str, Any] = {"versions": await versions(database_url, redis.url)}
-                # Before anything is measured: new tables past autovacuum's first
-                # analyses, pools full, every code path run.
-                print("warming the system up", flush=True)
-                await bench.load("create-http", await bench.workers(16), duration=args.warmup)
-                print("creates through the gateway", flush=True)
-                first = await bench.workers(16)
-                figures["create_http_16"] = await bench.load("create-http", first)
-                figures["create_http_64"] = await bench.load("create-http", await bench.workers(64))
-                print("creates straight to booking-core (gRPC)", flush=True)
-                for clients in (16, 64):
-                    figures[f"create_grpc_{clients}"] = await bench.load(
-                        "create-grpc", await bench.workers(clients)
-                    )
-                print("pgbench: booking-core's per-booking SQL", flush=True)
-                figures["pgbench"] = await bench.pgbench()
-                print("reads", flush=True)
-                # The first create run's clients read back what they booked.
-                created = figures["create_http_16"]["created"]
-                readers = [{**w, "ids": created[str(i)]} for i, w in enumerate(first)]
-                figures["get_http_16"] = await bench.load("get-http", readers)
-                figures["list_http_16"] = await bench.load("list-http", first)
-                print(f"contention: one slot, {CONTENDERS} creates at once", flush=True)
-                figures["contention"] = await bench.contention()
-            finally:
-                await bench.close()
-    finally:
-        redis.stop()
+    async with running_system(workdir, **SYSTEM_ENV) as system:
+        database_url, redis_url = system.env["DATABASE_URL"], system.env["REDIS_URL"]
+        bench = Bench(system, database_url, workdir, args)
+        try:
+            figures: dict[str, Any] = {"versions": await versions(database_url, redis_url)}
+            # Before anything is measured: new tables past autovacuum's first
+            # analyses, pools full, every code path run.
+            print("warming the system up", flush=True)
+            await bench.load("create-http", await bench.workers(16), duration=args.warmup)
+            print("creates through the gateway", flush=True)
+            first = await bench.workers(16)
+            figures["create_http_16"] = await bench.load("create-http", first)
+            figures["create_http_64"] = await bench.load("create-http", await bench.workers(64))
+            print("creates straight to booking-core (gRPC)", flush=True)
+            for clients in (16, 64):
+                figures[f"create_grpc_{clients}"] = await bench.load(
+                    "create-grpc", await bench.workers(clients)
+                )
+            print("pgbench: booking-core's per-booking SQL", flush=True)
+            figures["pgbench"] = await bench.pgbench()
+            print("reads", flush=True)
+            # The first create run's clients read back what they booked.
+            created = figures["create_http_16"]["created"]
+            readers = [{**w, "ids": created[str(i)]} for i, w in enumerate(first)]
+            figures["get_http_16"] = await bench.load("get-http", readers)
+            figures["list_http_16"] = await bench.load("list-http", first)
+            print(f"contention: one slot, {CONTENDERS} creates at once", flush=True)
+            figures["contention"] = await bench.contention()
+        finally:
+            await bench.close()
     return figures
 
 

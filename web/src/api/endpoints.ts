@@ -3,13 +3,11 @@ import { request, type Query } from "./client";
 import type {
   AuditEntry,
   Booking,
-  DatedWindow,
   EventType,
   EventTypeFields,
   Guest,
   GuestBooking,
   Page,
-  Price,
   PublicBookingCreated,
   PublicEvent,
   PublicEventType,
@@ -19,6 +17,7 @@ import type {
   Team,
   TicketBooking,
   TicketedEvent,
+  TicketedEventFields,
   User,
   Venue,
 } from "./types";
@@ -217,20 +216,10 @@ export const addSeatRows = async (id: string, rows: SeatRowBody[]) =>
 export const listTicketedEvents = () =>
   request<Page<TicketedEvent>>("GET", "/admin/events", { auth, query: { limit: 100 } });
 
-export interface TicketedEventBody extends DatedWindowPair {
-  name: string;
+export type TicketedEventBody = Omit<TicketedEventFields, "description"> & {
   description?: string;
-  salesOpenAt: string;
-  salesCloseAt: string;
-  prices: Price[];
   venueId: string;
-  currency: string;
-}
-
-interface DatedWindowPair {
-  startsAt: DatedWindow["start"];
-  endsAt: DatedWindow["end"];
-}
+};
 
 export const createTicketedEvent = async (body: TicketedEventBody) =>
   (await request<{ event: TicketedEvent }>("POST", "/admin/events", { auth, body })).event;

@@ -223,10 +223,8 @@ export interface Price {
   amountMinor: number;
 }
 
-export interface TicketedEvent {
-  id: string;
-  organisationId: string;
-  venueId: string;
+/** What a ticketed event is, as staff write it (POST /admin/events). */
+export interface TicketedEventFields {
   name: string;
   description: string;
   startsAt: string;
@@ -235,24 +233,22 @@ export interface TicketedEvent {
   salesCloseAt: string;
   currency: string;
   prices: Price[];
+}
+
+export interface TicketedEvent extends TicketedEventFields {
+  id: string;
+  organisationId: string;
+  venueId: string;
   version: number;
   createdAt: string;
   updatedAt: string;
 }
 
-export interface PublicEvent {
+export interface PublicEvent extends TicketedEventFields {
   id: string;
-  name: string;
-  description: string;
   venueName: string;
   venueAddress: string;
   timeZone: string;
-  startsAt: string;
-  endsAt: string;
-  salesOpenAt: string;
-  salesCloseAt: string;
-  currency: string;
-  prices: Price[];
   onSale: boolean;
   seatsAvailable: number;
   seatsTotal: number;

@@ -52,10 +52,8 @@ export function EventTypeDetailPage() {
   if (eventType.isPending) return <Loading />;
   if (eventType.isError) return <ErrorMessage error={eventType.error} />;
   const data = eventType.data;
-  const booked = (slots.data?.slots ?? []).filter((slot) => slot.remaining < slot.capacity);
-  const shown = [...booked, ...(slots.data?.slots ?? []).filter((slot) => slot.remaining === slot.capacity)]
-    .sort((a, b) => a.start.localeCompare(b.start))
-    .slice(0, 12);
+  // The next twelve (the server lists slots in order, and live updates keep it).
+  const shown = (slots.data?.slots ?? []).slice(0, 12);
 
   return (
     <>

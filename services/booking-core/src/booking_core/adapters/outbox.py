@@ -108,9 +108,7 @@ class OutboxPublisher:
             except Exception as exc:  # the relay publishes them later: at least once
                 if is_unavailable(exc):  # a restart, say: one short line, the relay retries
                     log.warning(
-                        "outbox.database_unavailable",
-                        error=str(exc).splitlines()[0][:200],
-                        count=len(batch),
+                        "outbox.database_unavailable", error=_first_line(exc), count=len(batch)
                     )
                 else:
                     log.warning("outbox.publish_failed", error=str(exc), count=len(batch))
@@ -170,7 +168,7 @@ class OutboxPublisher:
                     log.warning("outbox.relay_failed", error=str(exc))
                 elif not self._database_down:  # an outage: once at its start, once at its end
                     self._database_down = True
-                    log.warning("outbox.database_unavailable", error=str(exc).splitlines()[0][:200])
+                    log.warning("outbox.database_unavailable", error=_first_line(exc))
                 published = 0
             if published < self._relay_batch:
                 await asyncio.sleep(interval)
@@ -205,3 +203,8 @@ class OutboxPublisher:
     @staticmethod
     async def _mark_published(conn: AsyncConnection, ids: list[int]) -> None:
         await conn.execute(MARK_PUBLISHED, {"ids": ids})
+
+
+def _first_line(exc: BaseException) -> str:
+    """The error's first line, at most 200 characters (SQLAlchemy appends the SQL)."""
+    return (str(exc).splitlines() or [""])[0][:200]
