@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -340,6 +341,10 @@ class HttpServiceProcess(ServiceProcess):
             {
                 "CORE_GRPC_TARGET": f"127.0.0.1:{core_port}",
                 "JWT_SECRET": JWT_SECRET,
+                # Limits shared through Redis: the test database, and keys of this
+                # process alone unless a test gives replicas one prefix.
+                "REDIS_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+                "LIMITS_KEY_PREFIX": f"test-limits:{uuid.uuid4().hex[:12]}",
                 "HOST": "127.0.0.1",
                 "PORT": str(self.port),
                 **env,

@@ -46,7 +46,7 @@ from marshmallow.validate import Range
 from .client_ip import IpNetwork, client_ip
 from .jwks import JwksCache
 from .problems import AuthenticationFailed, ProblemError
-from .ratelimit import KeyedRateLimiter
+from .ratelimit import RateLimiter
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -277,7 +277,7 @@ def authentication_middleware(
     allow_query_token: bool = False,
     is_public: Callable[[web.Request], bool] | None = None,
     jwks: JwksCache | None = None,
-    failure_limiter: KeyedRateLimiter | None = None,
+    failure_limiter: RateLimiter | None = None,
     trusted_proxies: Sequence[IpNetwork] = (),
 ) -> Any:
     """Middleware that sets ``request[PRINCIPAL_KEY]`` or raises ``AuthenticationFailed`` (401).

@@ -11,8 +11,10 @@ least-recently-used order, a bucket idle for a full period has leaked empty
 least recently used bucket is dropped even if not empty (its key then starts
 afresh; ``evictions`` counts those).
 
-The limits are per process: with N replicas behind a balancer a client can get
-up to N times the limit.
+These limits are per process: with N replicas behind a balancer a client could
+get up to N times the limit. ``bookings_web.shared_ratelimit`` keeps the same
+buckets in Redis for every replica and falls back to these when Redis is
+unreachable.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import asyncio
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from aiolimiter import AsyncLimiter
 
@@ -51,6 +53,14 @@ class RateDecision:
         if not self.allowed:
             values["Retry-After"] = str(self.retry_after_seconds)
         return values
+
+
+class RateLimiter(Protocol):
+    """``per_minute`` requests per key; ``check`` takes one if there is room, never waits."""
+
+    per_minute: int
+
+    async def check(self, key: str) -> RateDecision: ...
 
 
 class KeyedRateLimiter:

@@ -13,7 +13,8 @@ from bookings_web.cors import enable_cors
 from bookings_web.jwks import jwks_cache
 from bookings_web.observability import HttpMetrics
 from bookings_web.problems import problem_middleware
-from bookings_web.ratelimit import KeyedRateLimiter
+from bookings_web.ratelimit import KeyedRateLimiter, RateLimiter
+from bookings_web.shared_ratelimit import RedisRateLimiter, limits_redis
 from swagger_ui import api_doc
 
 from . import (
@@ -81,9 +82,16 @@ def create_app(settings: Settings) -> web.Application:
     metrics = HttpMetrics()
     metrics.log_malformed_requests()
     jwks = jwks_cache(settings.jwt)
-    limiter = KeyedRateLimiter(
-        settings.rate_limit_per_minute, max_keys=settings.rate_limit_max_keys
-    )
+    redis = limits_redis(settings.limits_redis_url) if settings.limits_redis_url else None
+
+    def limiter_for(name: str, per_minute: int) -> RateLimiter:
+        local = KeyedRateLimiter(per_minute, max_keys=settings.rate_limit_max_keys)
+        if redis is None:
+            return local
+        prefix = f"{settings.limits_key_prefix}:{name}"
+        return RedisRateLimiter(redis, per_minute, prefix=prefix, fallback=local)
+
+    limiter = limiter_for("requests", settings.rate_limit_per_minute)
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
         middlewares=[
@@ -94,9 +102,8 @@ def create_app(settings: Settings) -> web.Application:
                 public_paths=PUBLIC_PATHS,
                 is_public=ticketing_views.is_guest_request,
                 jwks=jwks,
-                failure_limiter=KeyedRateLimiter(
-                    settings.auth_failure_rate_limit_per_minute,
-                    max_keys=settings.rate_limit_max_keys,
+                failure_limiter=limiter_for(
+                    "auth-failures", settings.auth_failure_rate_limit_per_minute
                 ),
                 trusted_proxies=settings.trusted_proxies,
             ),
@@ -111,13 +118,15 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = metrics
     app[keys.RATE_LIMITER] = limiter
-    app[keys.PUBLIC_BOOKING_LIMITER] = KeyedRateLimiter(
-        settings.public_booking_rate_limit_per_minute, max_keys=settings.rate_limit_max_keys
+    app[keys.PUBLIC_BOOKING_LIMITER] = limiter_for(
+        "public-bookings", settings.public_booking_rate_limit_per_minute
     )
     app[keys.OPENAPI] = build_spec(development=settings.development)
     app.cleanup_ctx.append(core_channel)
     if jwks is not None:
         app.on_cleanup.append(lambda _app: jwks.close())
+    if redis is not None:
+        app.on_cleanup.append(lambda _app: redis.aclose())
 
     app.add_routes(mail_views.routes)  # first: /bookings/{id}.ics before /bookings/{id}
     app.add_routes(views.routes)

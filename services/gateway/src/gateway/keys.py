@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 from bookings_web.observability import HttpMetrics
-from bookings_web.ratelimit import KeyedRateLimiter
+from bookings_web.ratelimit import RateLimiter
 
 from .settings import Settings
 from .upstream import CoreClient
@@ -21,7 +21,7 @@ EVENT_TYPES = web.AppKey("event_types", EventTypesClient)
 IDENTITY = web.AppKey("identity", IdentityClient)
 MAIL = web.AppKey("mail", MailClient)
 TICKETING = web.AppKey("ticketing", TicketingClient)
-RATE_LIMITER = web.AppKey("rate_limiter", KeyedRateLimiter)
-PUBLIC_BOOKING_LIMITER = web.AppKey("public_booking_limiter", KeyedRateLimiter)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+PUBLIC_BOOKING_LIMITER = web.AppKey("public_booking_limiter", RateLimiter)
 METRICS = web.AppKey("metrics", HttpMetrics)
 OPENAPI = web.AppKey("openapi", dict[str, Any])

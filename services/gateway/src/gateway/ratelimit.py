@@ -11,12 +11,12 @@ from bookings_web.auth import PRINCIPAL_KEY
 from bookings_web.client_ip import IpNetwork, client_ip
 from bookings_web.problems import ProblemError
 from bookings_web.ratelimit import (
-    KeyedRateLimiter,
+    RateLimiter,
 )
 
 
 def rate_limit_middleware(
-    limiter: KeyedRateLimiter,
+    limiter: RateLimiter,
     trusted_proxies: Sequence[IpNetwork],
     *,
     exempt_paths: frozenset[str],

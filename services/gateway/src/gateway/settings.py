@@ -48,6 +48,9 @@ class Settings:
     notifier_public_url: str = "http://localhost:8090"
     shutdown_grace_seconds: float = 10.0
     log_level: str = "INFO"
+    # Redis holding the rate limits shared by every replica; empty: per-replica limits.
+    limits_redis_url: str = ""
+    limits_key_prefix: str = "bookings:limits"
 
     @property
     def development(self) -> bool:
@@ -82,6 +85,13 @@ class Settings:
             ),
             shutdown_grace_seconds=env.float("SHUTDOWN_GRACE_SECONDS", 10.0, validate=Range(min=0)),
             log_level=env.str("LOG_LEVEL", "INFO"),
+            limits_redis_url=(
+                env.str("REDIS_URL", "redis://127.0.0.1:6379/0")
+                if env.str("RATE_LIMIT_STORAGE", "redis", validate=OneOf(["redis", "local"]))
+                == "redis"
+                else ""
+            ),
+            limits_key_prefix=env.str("LIMITS_KEY_PREFIX", "bookings:limits"),
         )
 
 

@@ -18,11 +18,13 @@ from bookings_web.jwks import jwks_cache
 from bookings_web.observability import HttpMetrics
 from bookings_web.problems import problem_middleware
 from bookings_web.ratelimit import KeyedRateLimiter
+from bookings_web.shared_ratelimit import RedisRateLimiter, limits_redis
 from prometheus_client import CollectorRegistry
 
 from . import keys, views
 from .connections import Registry
 from .core import CoreEvents
+from .leases import ConnectionLeases
 from .listener import EventListener
 from .metrics import NotifierMetrics
 from .settings import Settings
@@ -54,6 +56,15 @@ async def event_listener(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def connection_leases(app: web.Application) -> AsyncIterator[None]:
+    """The renewal task of the connection leases (the per-user limit across replicas)."""
+    task = asyncio.create_task(app[keys.LEASES].renew_forever(), name="notifier.leases")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def close_connections(app: web.Application) -> None:
     """On shutdown: close WebSockets with 1001 and end SSE streams, within the grace period."""
     registry = app[keys.REGISTRY]
@@ -73,6 +84,8 @@ def create_app(settings: Settings) -> web.Application:
     http_metrics.log_malformed_requests()
     jwks = jwks_cache(settings.jwt)
     metrics = NotifierMetrics(registry)
+    # Limits shared by every replica: connection leases, failed authentications.
+    redis = limits_redis(settings.redis_url)
     app = web.Application(
         middlewares=[
             http_metrics.middleware,
@@ -83,7 +96,12 @@ def create_app(settings: Settings) -> web.Application:
                 allow_query_token=True,
                 is_public=views.is_public_websocket,
                 jwks=jwks,
-                failure_limiter=KeyedRateLimiter(settings.auth_failure_rate_limit_per_minute),
+                failure_limiter=RedisRateLimiter(
+                    redis,
+                    settings.auth_failure_rate_limit_per_minute,
+                    prefix=f"{settings.limits_key_prefix}:notifier-auth-failures",
+                    fallback=KeyedRateLimiter(settings.auth_failure_rate_limit_per_minute),
+                ),
                 trusted_proxies=settings.trusted_proxies,
             ),
         ],
@@ -95,8 +113,13 @@ def create_app(settings: Settings) -> web.Application:
         max_per_user=settings.max_connections_per_user,
         max_public_per_ip=settings.max_public_connections_per_ip,
     )
+    app[keys.LEASES] = ConnectionLeases(
+        redis, max_per_user=settings.max_connections_per_user, prefix=settings.limits_key_prefix
+    )
+    app.on_cleanup.append(lambda _app: redis.aclose())
     app.cleanup_ctx.append(core_channel)
     app.cleanup_ctx.append(event_listener)
+    app.cleanup_ctx.append(connection_leases)
     if jwks is not None:
         app.on_cleanup.append(lambda _app: jwks.close())
     app.on_shutdown.append(close_connections)

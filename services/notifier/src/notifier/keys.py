@@ -6,6 +6,7 @@ from aiohttp import web
 
 from .connections import Registry
 from .core import CoreEvents
+from .leases import ConnectionLeases
 from .listener import EventListener
 from .metrics import NotifierMetrics
 from .settings import Settings
@@ -15,3 +16,4 @@ REGISTRY = web.AppKey("registry", Registry)
 METRICS = web.AppKey("metrics", NotifierMetrics)
 CORE = web.AppKey("core", CoreEvents)
 LISTENER = web.AppKey("listener", EventListener)
+LEASES = web.AppKey("leases", ConnectionLeases)

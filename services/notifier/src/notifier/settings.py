@@ -33,6 +33,8 @@ class Settings:
     core_deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
     # At most this many open connections per customer or provider, per replica.
     max_connections_per_user: int = 10
+    # Prefix of the Redis keys holding connection leases shared by every replica.
+    limits_key_prefix: str = "bookings:limits"
     # At most this many public (availability) connections per client address, per replica.
     max_public_connections_per_ip: int = 20
     # Proxies whose X-Forwarded-For gives the client address.
@@ -67,6 +69,7 @@ class Settings:
             port=port(env, "PORT", 8090),
             core_deadline_seconds=core_deadline(env),
             max_connections_per_user=env.int("MAX_CONNECTIONS_PER_USER", 10, validate=Range(min=1)),
+            limits_key_prefix=env.str("LIMITS_KEY_PREFIX", "bookings:limits"),
             max_public_connections_per_ip=env.int(
                 "MAX_PUBLIC_CONNECTIONS_PER_IP", 20, validate=Range(min=1)
             ),

@@ -134,7 +134,8 @@ async def admit(
 ) -> tuple[Connection, AsyncIterator[list[EventEnvelope]] | None]:
     """Check the caller and register its connection (see the module docstring): the
     verified principal's events, or with ``target`` that public channel.
-    The caller must ``request.app[keys.REGISTRY].remove`` it when done."""
+    The caller must ``request.app[keys.REGISTRY].remove`` it and give its lease back
+    (``keys.LEASES``) when done."""
     app = request.app
     settings, metrics, registry = app[keys.SETTINGS], app[keys.METRICS], app[keys.REGISTRY]
     caller = principal(request) if target is None else None
@@ -156,6 +157,12 @@ async def admit(
     except TooManyConnections as exc:
         metrics.rejected.labels("too_many_connections").inc()
         raise ProblemError("TOO_MANY_CONNECTIONS", str(exc)) from None
+    try:
+        await app[keys.LEASES].acquire(connection)  # the limit across replicas
+    except TooManyConnections as exc:
+        registry.remove(connection)
+        metrics.rejected.labels("too_many_connections").inc()
+        raise ProblemError("TOO_MANY_CONNECTIONS", str(exc)) from None
     if after_id is None:
         return connection, None
     connection.floor = after_id
@@ -169,6 +176,7 @@ async def admit(
         first: list[EventEnvelope] = await anext(rest, [])
     except CoreUnavailable as exc:
         registry.remove(connection)
+        app[keys.LEASES].release(connection)
         metrics.rejected.labels("replay_unavailable").inc()
         log.warning("notifier.replay.unavailable", error=str(exc))
         raise ProblemError(
@@ -238,6 +246,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         if expiry is not None:
             expiry.cancel()
         registry.remove(connection)
+        request.app[keys.LEASES].release(connection)
         await connection.stop()
     return ws
 
@@ -342,6 +351,7 @@ async def _event_stream(request: web.Request, *, target: PublicTarget | None) ->
         if expiry is not None:
             expiry.cancel()
         registry.remove(connection)
+        request.app[keys.LEASES].release(connection)
         await connection.stop()
     return stream
 
