@@ -1,9 +1,12 @@
 """docker-compose.yml and the Dockerfile, read against the contract (there is no Docker
-engine on our machines, so this is how the compose file is kept correct)."""
+engine on our machines, so this is how the compose file is kept correct); where a
+``docker compose`` binary is present, ``docker compose config`` checks it too."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +184,23 @@ def test_the_dockerfile_is_multi_stage_hashed_and_non_root() -> None:
     assert "COPY --from=build /venv /venv" in runtime
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", ".env"} <= set(ignored)
+
+
+def compose_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    version = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+    return version.returncode == 0
+
+
+@pytest.mark.skipif(not compose_available(), reason="no docker compose binary")
+def test_the_compose_file_is_valid() -> None:
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
