@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from bookings_common.dramatiq_redis import RedisBroker
 from bookings_common.events import BOOKING_CREATED
 from bookings_common.logging import get_logger
 from bookings_proto.google_proto_descriptor_pool import default_google_proto_descriptor_pool
-from dramatiq.brokers.redis import RedisBroker
 from google.protobuf.descriptor_pool import DescriptorPool
 from grpclib.events import RecvRequest, SendTrailingMetadata, listen
 from grpclib.health.check import ServiceStatus

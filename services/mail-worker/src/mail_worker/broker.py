@@ -14,8 +14,8 @@ scaled and given threads for its own load.
 from __future__ import annotations
 
 import dramatiq
+from bookings_common.dramatiq_redis import RedisBroker
 from bookings_common.logging import configure_logging
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO, default_middleware
 from dramatiq.middleware.prometheus import Prometheus
 

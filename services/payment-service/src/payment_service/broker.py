@@ -9,8 +9,8 @@ JSON logging, builds the Redis broker with its middleware (dramatiq's defaults,
 from __future__ import annotations
 
 import dramatiq
+from bookings_common.dramatiq_redis import RedisBroker
 from bookings_common.logging import configure_logging
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO, default_middleware
 from dramatiq.middleware.prometheus import Prometheus
 

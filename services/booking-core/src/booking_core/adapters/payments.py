@@ -24,10 +24,10 @@ from typing import Any, Final
 
 import dramatiq
 import sqlalchemy as sa
+from bookings_common.dramatiq_redis import RedisBroker
 from bookings_common.jobs import OUTCOME_ACTOR, OUTCOMES_QUEUE, PAYMENT_ACTOR, PAYMENTS_QUEUE
 from bookings_common.logging import get_logger
 from dramatiq import Message, Worker
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import default_middleware
 from dramatiq.middleware.prometheus import Prometheus
 from redis.exceptions import ConnectionError as RedisConnectionError
