@@ -81,14 +81,23 @@ def format_time(value: datetime) -> str:
     return text.replace("+00:00", "Z")
 
 
+# version-traceid-parentid-flags is 55 characters; later versions may append fields.
+TRACEPARENT_MAX: Final = 512
+
+
 @dataclass(frozen=True, slots=True)
 class EventEnvelope:
-    """One event as clients see it. ``id`` is the event log id (an integer >= 1)."""
+    """One event as clients see it. ``id`` is the event log id (an integer >= 1).
+
+    ``traceparent`` (W3C Trace Context) is the trace of the call that wrote the
+    event, when tracing is on: it travels in the Redis message (``to_message``)
+    and never to clients (``to_dict``, ``to_json``)."""
 
     id: int
     type: str
     occurred_at: datetime
     data: dict[str, Any]
+    traceparent: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the wire shape (``id`` as a string, ``occurredAt`` in RFC 3339)."""
@@ -102,6 +111,13 @@ class EventEnvelope:
     def to_json(self) -> str:
         """Return the wire shape as compact JSON text."""
         return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    def to_message(self) -> str:
+        """The Redis pub/sub message: the wire shape plus ``traceparent`` when set."""
+        body = self.to_dict()
+        if self.traceparent is not None:
+            body["traceparent"] = self.traceparent
+        return json.dumps(body, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> EventEnvelope:
@@ -125,4 +141,7 @@ class EventEnvelope:
         when = datetime.fromisoformat(occurred_at)
         if int(event_id) < 1 or when.tzinfo is None:
             raise ValueError("not an event envelope: bad id or naive occurredAt")
-        return cls(int(event_id), event_type, when, data)
+        traceparent = raw.get("traceparent")
+        if not isinstance(traceparent, str) or len(traceparent) > TRACEPARENT_MAX:
+            traceparent = None
+        return cls(int(event_id), event_type, when, data, traceparent)

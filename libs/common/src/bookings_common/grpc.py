@@ -24,6 +24,7 @@ from grpclib.health.v1.health_grpc import HealthStub
 from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 from grpclib.metadata import Deadline
 
+from . import tracing
 from .logging import current_request_id
 
 INTERNAL_TOKEN_HEADER: Final = "x-internal-token"
@@ -60,9 +61,10 @@ def create_channel(target: str, *, internal_token: str) -> Channel:
 
     Each request carries ``x-internal-token`` and, when a request id is bound in
     the current context (``bookings_common.logging.bind_request_id``),
-    ``x-request-id``. Deadlines are set per stub (``timeout=`` seconds on the
-    generated stub) or per call, and count the wait for one of the
-    ``MAX_CONCURRENT_CALLS`` slots. Close the channel with ``channel.close()``.
+    ``x-request-id``, and with tracing on the current ``traceparent``. Deadlines
+    are set per stub (``timeout=`` seconds on the generated stub) or per call,
+    and count the wait for one of the ``MAX_CONCURRENT_CALLS`` slots. Close the
+    channel with ``channel.close()``.
     """
     host, port = parse_target(target)
     channel = LimitedChannel(host, port, max_calls=MAX_CONCURRENT_CALLS)
@@ -72,6 +74,7 @@ def create_channel(target: str, *, internal_token: str) -> Channel:
         request_id = current_request_id()
         if request_id is not None:
             event.metadata[REQUEST_ID_HEADER] = request_id
+        tracing.inject(event.metadata)  # type: ignore[arg-type]  # a MultiDict of str
 
     listen(channel, SendRequest, add_metadata)
     return channel

@@ -16,7 +16,9 @@ from typing import Any, Final
 import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from bookings_common import tracing
 from bookings_common.logging import REQUEST_ID_KEY, get_logger, sane_request_id
+from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
@@ -62,9 +64,10 @@ class HttpMetrics:
     async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         """The outermost middleware: bind ``requestId`` for the request's duration, set
         ``X-Request-ID`` on the response, log one ``http.request`` line (method, path,
-        status, duration in ms) and record one count and one latency sample, errors
-        included. One middleware, not two: each costs every open WebSocket or SSE
-        connection a frame for as long as it lasts."""
+        status, duration in ms), record one count and one latency sample, errors
+        included, and with tracing on (``bookings_common.tracing``) one span. One
+        middleware, not several: each costs every open WebSocket or SSE connection a
+        frame for as long as it lasts."""
         request_id = sane_request_id(request.headers.get(REQUEST_ID_HEADER))
         bound = structlog.contextvars.bind_contextvars(**{REQUEST_ID_KEY: request_id})
         started = time.perf_counter()
@@ -72,6 +75,19 @@ class HttpMetrics:
         route = route_name(request)
         in_progress = self.in_progress.labels(request.method, route)
         in_progress.inc()
+        # With tracing on: a SERVER span under the caller's traceparent, current for
+        # the handler, so its calls to booking-core continue the trace.
+        span = tracing.start_span(
+            f"{request.method} {route}",
+            request.headers,
+            kind=SpanKind.SERVER,
+            attributes={
+                "http.request.method": request.method,
+                "http.route": route,
+                "url.path": request.path,
+                "request.id": request_id,
+            },
+        )
         try:
             response: web.StreamResponse = await handler(request)
             status = response.status
@@ -92,6 +108,9 @@ class HttpMetrics:
                 durationMs=round(elapsed * 1000, 2),
             )
             structlog.contextvars.reset_contextvars(**bound)
+            if span is not None:
+                span[0].set_attribute("http.response.status_code", status)
+                tracing.end_span(span, error=str(status) if status >= 500 else None)
         if not response.prepared:
             response.headers[REQUEST_ID_HEADER] = request_id
         return response

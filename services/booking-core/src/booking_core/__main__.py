@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uvloop
 from bookings_common.logging import configure_logging
+from bookings_common.tracing import configure_tracing
 
 from .bootstrap import serve
 from .settings import load_settings
@@ -12,6 +13,7 @@ from .settings import load_settings
 def main() -> None:
     settings = load_settings()
     configure_logging("booking-core", settings.log_level)
+    configure_tracing("booking-core")
     uvloop.run(serve(settings))
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from bookings_common.dramatiq_redis import RedisBroker
+from bookings_common.dramatiq_tracing import TracingMiddleware
 from bookings_common.events import BOOKING_CREATED
 from bookings_common.logging import get_logger
 from bookings_proto.google_proto_descriptor_pool import default_google_proto_descriptor_pool
@@ -277,7 +278,10 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         redis, engine, relay_min_age=timedelta(seconds=settings.outbox_relay_min_age_seconds)
     )
     broker = RedisBroker(  # type: ignore[no-untyped-call]
-        url=settings.redis_url, middleware=[], socket_connect_timeout=1.0, socket_timeout=2.0
+        url=settings.redis_url,
+        middleware=[TracingMiddleware()],  # enqueues carry the trace context
+        socket_connect_timeout=1.0,
+        socket_timeout=2.0,
     )
     scheduler = ReminderScheduler(
         engine,

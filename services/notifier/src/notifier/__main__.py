@@ -9,6 +9,7 @@ booking-core channel.
 from __future__ import annotations
 
 from bookings_common.logging import configure_logging, get_logger
+from bookings_common.tracing import configure_tracing
 from bookings_web.serve import serve
 
 from .app import create_app
@@ -18,6 +19,7 @@ from .settings import load_settings
 def main() -> None:
     settings = load_settings()
     configure_logging("notifier", settings.log_level)
+    configure_tracing("notifier")
     get_logger("notifier").info(
         "notifier.starting",
         port=settings.port,

@@ -19,8 +19,10 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Final
 
+from bookings_common import tracing
 from bookings_common.events import CHANNEL, EventEnvelope
 from bookings_common.logging import get_logger
+from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
@@ -138,7 +140,18 @@ class EventListener:
         self._metrics.lag.observe(
             max(0.0, (datetime.now(UTC) - envelope.occurred_at).total_seconds())
         )
-        self._registry.dispatch(envelope, Outgoing.event(envelope))
+        if envelope.traceparent is None or not tracing.enabled():
+            self._registry.dispatch(envelope, Outgoing.event(envelope))
+            return
+        with tracing.span(
+            "notifier fan-out",
+            parent=envelope.traceparent,
+            kind=SpanKind.CONSUMER,
+            attributes={"event.id": envelope.id, "event.type": envelope.type},
+        ) as fan_out:
+            queued = self._registry.dispatch(envelope, Outgoing.event(envelope))
+            if fan_out is not None:
+                fan_out.set_attribute("notifier.connections", queued)
 
     async def _catch_up(self, *, after_id: int | None) -> None:
         """Dispatch what was committed after ``after_id`` (None: just learn the head)."""

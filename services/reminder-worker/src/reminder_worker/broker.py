@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import dramatiq
 from bookings_common.dramatiq_redis import RedisBroker
+from bookings_common.dramatiq_tracing import TracingMiddleware
 from bookings_common.logging import configure_logging
+from bookings_common.tracing import configure_tracing
 from dramatiq.middleware import AsyncIO, default_middleware
 from dramatiq.middleware.prometheus import Prometheus
 
@@ -25,10 +27,17 @@ from .settings import load_settings
 
 settings = load_settings()
 configure_logging("reminder-worker", settings.log_level)
+configure_tracing("reminder-worker")
 clients = Clients(settings)
 broker = RedisBroker(  # type: ignore[no-untyped-call]
     url=settings.redis_url,
-    middleware=[m() for m in default_middleware] + [AsyncIO(), Prometheus(), clients],
+    middleware=[
+        *(m() for m in default_middleware),
+        TracingMiddleware(),
+        AsyncIO(),
+        Prometheus(),
+        clients,
+    ],
     socket_connect_timeout=1.0,
     socket_timeout=5.0,
 )

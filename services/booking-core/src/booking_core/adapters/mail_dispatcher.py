@@ -19,13 +19,14 @@ or at once when woken by a new mail-worthy event, one pass in one transaction:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Final
 
 import sqlalchemy as sa
 from bookings_common.jobs import MAIL_ACTOR, MAIL_QUEUE
 from bookings_common.logging import get_logger
+from bookings_common.tracing import MESSAGE_OPTION
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -86,7 +87,11 @@ class MailDispatcher(PeriodicPass):
             rows = (
                 await conn.execute(
                     sa.select(
-                        events.c.id, events.c.type, events.c.channel, appointment.label("mailed")
+                        events.c.id,
+                        events.c.type,
+                        events.c.channel,
+                        events.c.trace_context,
+                        appointment.label("mailed"),
                     )
                     .where(events.c.id > cursor)
                     .order_by(events.c.id)
@@ -98,6 +103,8 @@ class MailDispatcher(PeriodicPass):
                 for row in rows
                 if row.type in MAIL_EVENT_TYPES and row.channel is None and row.mailed
             ]
+            # A new job continues the trace of the call that wrote its event.
+            traces = {row.id: row.trace_context for row in rows if row.trace_context}
             if new:
                 await conn.execute(
                     pg_insert(mail_jobs)
@@ -122,7 +129,7 @@ class MailDispatcher(PeriodicPass):
             jobs = [*new, *lost]
             if jobs:
                 try:
-                    await asyncio.to_thread(self._enqueue, jobs)
+                    await asyncio.to_thread(self._enqueue, jobs, traces)
                 except OSError as exc:  # a socket error of Redis's, not of the database
                     raise RedisConnectionError(str(exc)) from exc
             if rows:
@@ -136,14 +143,15 @@ class MailDispatcher(PeriodicPass):
             log.info("mail.enqueued", count=len(new), redelivered=len(lost))
         return len(rows) + len(lost)
 
-    def _enqueue(self, event_ids: Sequence[int]) -> None:
+    def _enqueue(self, event_ids: Sequence[int], traces: Mapping[int, str]) -> None:
         for event_id in event_ids:
+            trace = traces.get(event_id)
             message: Message[None] = Message(
                 queue_name=MAIL_QUEUE,
                 actor_name=MAIL_ACTOR,
                 args=(event_id,),
                 kwargs={},
-                options={},
+                options={MESSAGE_OPTION: trace} if trace else {},
             )
             self._broker.enqueue(message)
 

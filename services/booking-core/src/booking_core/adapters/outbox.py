@@ -61,7 +61,9 @@ MARK_PUBLISHED: Final = (
 
 
 def envelope(event: LoggedEvent) -> EventEnvelope:
-    return EventEnvelope(event.id, event.type, event.occurred_at, event.data)
+    return EventEnvelope(
+        event.id, event.type, event.occurred_at, event.data, traceparent=event.trace_context
+    )
 
 
 class OutboxPublisher:
@@ -178,7 +180,7 @@ class OutboxPublisher:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for event in batch:
-                    pipe.publish(CHANNEL, envelope(event).to_json())
+                    pipe.publish(CHANNEL, envelope(event).to_message())
                 await pipe.execute()
         except OSError as exc:  # so that only Redis's own failures read as Redis down
             raise RedisConnectionError(str(exc)) from exc

@@ -25,6 +25,7 @@ from typing import Any, Final
 import dramatiq
 import sqlalchemy as sa
 from bookings_common.dramatiq_redis import RedisBroker
+from bookings_common.dramatiq_tracing import TracingMiddleware
 from bookings_common.jobs import OUTCOME_ACTOR, OUTCOMES_QUEUE, PAYMENT_ACTOR, PAYMENTS_QUEUE
 from bookings_common.logging import get_logger
 from dramatiq import Message, Worker
@@ -150,6 +151,7 @@ class OutcomeConsumer:
         self._apply = apply
         self._loop: asyncio.AbstractEventLoop | None = None
         middleware = [m() for m in default_middleware if m is not Prometheus]
+        middleware.append(TracingMiddleware())
         self.broker = RedisBroker(  # type: ignore[no-untyped-call]
             url=redis_url, middleware=middleware, socket_connect_timeout=1.0, socket_timeout=5.0
         )

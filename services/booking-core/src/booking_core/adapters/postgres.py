@@ -37,6 +37,7 @@ from uuid import UUID
 
 import asyncpg.exceptions
 import sqlalchemy as sa
+from bookings_common import tracing
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -175,6 +176,7 @@ def logged_event(row: RowMapping) -> LoggedEvent:
         occurred_at=row["created_at"],
         request_id=row["request_id"],
         channel=row["channel"],
+        trace_context=row["trace_context"],
     )
 
 
@@ -455,6 +457,7 @@ _EVENT_COLUMNS: Final = (
     "payload",
     "request_id",
     "channel",
+    "trace_context",
 )
 
 
@@ -567,6 +570,7 @@ def _write_parameters(
     for i, r in enumerate(new_reminders):
         values = {"booking_id": r.booking_id, "due_at": r.due_at, "state": "scheduled"}
         params.update({f"r{i}_{k}": v for k, v in values.items()})
+    trace_context = tracing.current_traceparent()
     for i, e in enumerate(staged):
         values = {
             "type": e.type,
@@ -576,6 +580,7 @@ def _write_parameters(
             "payload": e.data,
             "request_id": e.request_id,
             "channel": e.channel,
+            "trace_context": trace_context,
         }
         params.update({f"e{i}_{k}": v for k, v in values.items()})
     return params

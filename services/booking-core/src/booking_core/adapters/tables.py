@@ -148,6 +148,9 @@ events = sa.Table(
     sa.Column("customer_id", pg.UUID(as_uuid=True), nullable=True),
     sa.Column("payload", pg.JSONB(), nullable=False),
     sa.Column("request_id", sa.Text(), nullable=True),
+    # The W3C traceparent of the call that wrote the event (tracing on), so the
+    # publish and what it causes join that call's trace.
+    sa.Column("trace_context", sa.Text(), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("channel", sa.Text(), nullable=True),

@@ -342,6 +342,7 @@ class LoggedEvent:
     occurred_at: datetime
     request_id: str | None = field(default=None)
     channel: str | None = field(default=None)
+    trace_context: str | None = field(default=None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,12 +21,19 @@ from uuid import UUID
 
 import betterproto2
 import structlog
+from bookings_common import tracing
 from bookings_common.grpc import INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER, error
-from bookings_common.logging import bind_request_id, get_logger, sane_request_id
+from bookings_common.logging import (
+    bind_request_id,
+    current_request_id,
+    get_logger,
+    sane_request_id,
+)
 from bookings_proto.bookings import v1 as pb
 from grpclib.const import Status
 from grpclib.events import RecvRequest, SendTrailingMetadata
 from grpclib.exceptions import GRPCError
+from opentelemetry.trace import Span, SpanKind
 
 from booking_core.domain import commands
 from booking_core.domain.errors import (
@@ -93,6 +100,7 @@ _STATUS_OF: dict[type[BookingError], Status] = {
 }
 _call_method: ContextVar[str] = ContextVar("call_method", default="?")
 _call_started: ContextVar[float] = ContextVar("call_started", default=0.0)
+_call_span: ContextVar[tuple[Span, object] | None] = ContextVar("call_span", default=None)
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 
 
@@ -119,8 +127,28 @@ class CallGuard:
             raise GRPCError(Status.UNAUTHENTICATED, "missing or invalid x-internal-token")
         if self.draining:
             raise GRPCError(Status.UNAVAILABLE, "booking-core is shutting down")
+        # A SERVER span under the caller's traceparent, current for the handler (so
+        # the events it writes record it), ended with the call's status.
+        _call_span.set(
+            tracing.start_span(
+                event.method_name,
+                event.metadata,
+                kind=SpanKind.SERVER,
+                attributes={
+                    "rpc.system": "grpc",
+                    "rpc.method": event.method_name,
+                    "request.id": current_request_id() or "",
+                },
+            )
+        )
 
     async def on_send_trailing_metadata(self, event: SendTrailingMetadata) -> None:
+        started = _call_span.get()
+        if started is not None:
+            _call_span.set(None)
+            started[0].set_attribute("rpc.grpc.status_code", event.status.value)
+            failed = None if event.status is Status.OK else event.status.name
+            tracing.end_span(started, error=failed)
         log.info(
             "grpc.call",
             method=_call_method.get(),
