@@ -7,6 +7,9 @@ process (``bench/load.py``), with a warm-up first:
 
 - creates through the gateway (``POST /bookings``) at 16 and 64 clients;
 - the same creates straight to booking-core over gRPC (what the gateway costs);
+- the same creates against the monolith baseline (``bench/monolith.py``: one
+  process doing the JWT check, the gateway's schema and booking-core's SQL), and
+  the ratio end-to-end ÷ monolith;
 - pgbench replaying booking-core's exact per-booking SQL with 8 clients
   (``bench/pgbench.py``), and the ratio end-to-end ÷ pgbench;
 - reads: ``GET /bookings/{id}`` and a ``GET /bookings`` page;
@@ -48,8 +51,10 @@ from bench.pgbench import add_providers, capture, pgbench_script, run_pgbench  #
 from tests.e2e.conftest import running_system  # noqa: E402
 from tests.integration.harness import (  # noqa: E402
     INTERNAL_TOKEN,
+    JWT_SECRET,
     DevSystem,
     cpu_seconds,
+    free_port,
     make_token,
 )
 
@@ -108,17 +113,25 @@ class Bench:
         ]
 
     async def load(
-        self, mode: str, workers: list[dict[str, Any]], *, duration: float | None = None
+        self,
+        mode: str,
+        workers: list[dict[str, Any]],
+        *,
+        duration: float | None = None,
+        target: str | None = None,
+        monolith_pid: int | None = None,
     ) -> dict[str, Any]:
-        """Run one workload in a fresh load-generator process; return its figures."""
+        """Run one workload in a fresh load-generator process; return its figures.
+        ``target`` and ``monolith_pid``: against the monolith baseline instead."""
         self.runs += 1
         config_path = self.workdir / f"load-{self.runs}.json"
         results = self.workdir / f"load-{self.runs}-results.json"
-        target = (
-            f"127.0.0.1:{self.system.ports['grpc']}"
-            if mode == "create-grpc"
-            else self.system.url("gateway")
-        )
+        if target is None:
+            target = (
+                f"127.0.0.1:{self.system.ports['grpc']}"
+                if mode == "create-grpc"
+                else self.system.url("gateway")
+            )
         config = {
             "mode": mode,
             "target": target,
@@ -133,7 +146,7 @@ class Bench:
             "results": str(results),
         }
         config_path.write_text(json.dumps(config))
-        before = self.cpu()
+        before = self.cpu(monolith_pid)
         process = await asyncio.create_subprocess_exec(
             sys.executable, str(ROOT / "bench" / "load.py"), str(config_path)
         )
@@ -142,7 +155,7 @@ class Bench:
             raise RuntimeError(f"load generator failed ({mode})")
         for profiler in profilers:
             await profiler.wait()
-        after = self.cpu()
+        after = self.cpu(monolith_pid)
         result: dict[str, Any] = json.loads(results.read_text())
         # CPU milliseconds per request, warm-up included, by process.
         result["cpu_ms"] = {
@@ -177,13 +190,20 @@ class Bench:
             )
         return profilers
 
-    def cpu(self) -> dict[str, float]:
-        """CPU seconds so far of booking-core, the gateway, every PostgreSQL process
-        and this script's finished children (the load generators)."""
+    def cpu(self, monolith_pid: int | None = None) -> dict[str, float]:
+        """CPU seconds so far of booking-core, the gateway (or, with ``monolith_pid``,
+        the monolith baseline in their place), every PostgreSQL process and this
+        script's finished children (the load generators)."""
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if monolith_pid is not None:
+            servers = {"booking-core": cpu_seconds(monolith_pid), "gateway": 0.0}
+        else:
+            servers = {
+                "booking-core": cpu_seconds(self.system.pid("core")),
+                "gateway": cpu_seconds(self.system.pid("gateway")),
+            }
         return {
-            "booking-core": cpu_seconds(self.system.pid("core")),
-            "gateway": cpu_seconds(self.system.pid("gateway")),
+            **servers,
             "PostgreSQL": postgres_cpu_seconds(self.database_url.rsplit("/", 1)[1]),
             "load generator": children.ru_utime + children.ru_stime,
         }
@@ -220,6 +240,44 @@ class Bench:
         result["script"] = script
         print(f"  pgbench x{PGBENCH_CLIENTS}: {result['tps']:.0f} tps", flush=True)
         return result
+
+    async def monolith(self, workers: list[dict[str, Any]]) -> dict[str, Any]:
+        """The same creates as ``create_http_16`` against ``bench/monolith.py``."""
+        customer = (await self.register(1, "customer"))[0]
+        provider = (await self.register(1, "provider"))[0]
+        port = free_port()
+        config = self.workdir / "monolith.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "port": port,
+                    "database_url": self.database_url,
+                    "jwt_secret": JWT_SECRET,
+                    "provider": provider,
+                    "customer": customer,
+                }
+            )
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(ROOT / "bench" / "monolith.py"),
+            str(config),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        try:
+            assert process.stdout is not None
+            ready = await asyncio.wait_for(process.stdout.readline(), 60)
+            if ready.strip() != b"ready":
+                raise RuntimeError("bench/monolith.py did not start")
+            return await self.load(
+                "create-http",
+                workers,
+                target=f"http://127.0.0.1:{port}",
+                monolith_pid=process.pid,
+            )
+        finally:
+            process.terminate()
+            await process.wait()
 
     async def contention(self) -> dict[str, Any]:
         customers = await self.register(CONTENDERS, "customer")
@@ -315,6 +373,8 @@ async def measure_system(args: Any, workdir: Path) -> dict[str, Any]:
                 figures[f"create_grpc_{clients}"] = await bench.load(
                     "create-grpc", await bench.workers(clients)
                 )
+            print("the monolith baseline: one process, the same JWT, schema and SQL", flush=True)
+            figures["monolith_16"] = await bench.monolith(await bench.workers(16))
             print("pgbench: booking-core's per-booking SQL", flush=True)
             figures["pgbench"] = await bench.pgbench()
             print("reads", flush=True)
@@ -352,6 +412,11 @@ def row(name: str, clients: int, figures: dict[str, Any]) -> str:
     )
 
 
+def _cpu_total(figures: dict[str, Any]) -> float:
+    cpu = figures["cpu_ms"]
+    return float(cpu["booking-core"] + cpu["gateway"] + max(0.0, cpu["PostgreSQL"]))
+
+
 TABLE_HEAD = [
     "| workload | clients | req/s | p50 ms | p99 ms | errors | CPU ms/request: booking-core "
     "| gateway | PostgreSQL | load generator |",
@@ -373,6 +438,8 @@ def kept_profile_section() -> str:
 
 def report(figures: dict[str, Any], extra: dict[str, str], args: Any) -> str:
     pgbench = figures["pgbench"]
+    monolith = figures["monolith_16"]
+    monolith_ratio = figures["create_http_16"]["rps"] / monolith["rps"]
     ratio16 = figures["create_http_16"]["rps"] / pgbench["tps"]
     ratio64 = figures["create_http_64"]["rps"] / pgbench["tps"]
     contention = figures["contention"]
@@ -404,14 +471,27 @@ def report(figures: dict[str, Any], extra: dict[str, str], args: Any) -> str:
         row("`POST /bookings` via the gateway", 64, figures["create_http_64"]),
         row("`CreateBooking` straight to booking-core (gRPC)", 16, figures["create_grpc_16"]),
         row("`CreateBooking` straight to booking-core (gRPC)", 64, figures["create_grpc_64"]),
+        row(
+            "baseline: the monolith (`bench/monolith.py`: one process, the same JWT check, "
+            "schema and SQL; its CPU in the booking-core column)",
+            16,
+            monolith,
+        ),
         f"| baseline: pgbench, booking-core's per-booking SQL "
         f"({pgbench['statements']} statement(s) a booking) | {PGBENCH_CLIENTS} "
         f"| {pgbench['tps']:.0f} "
         f"| {pgbench['latency_ms']:.1f} (mean) | | 0 | | | | |",
         "",
-        f"- End-to-end ÷ pgbench: **{ratio16:.2f}** at 16 clients, {ratio64:.2f} at 64 "
-        f"(target ≥ 0.25); p99 at 16 clients **{figures['create_http_16']['p99']:.1f} ms** "
-        "(target < 50).",
+        f"ratio e2e/monolith: {monolith_ratio:.2f}",
+        "",
+        f"ratio e2e/pgbench: {ratio16:.2f}",
+        "",
+        f"- At 16 clients (targets: e2e/monolith ≥ 0.6, e2e/pgbench ≥ 0.35); e2e/pgbench "
+        f"{ratio64:.2f} at 64; p99 at 16 clients "
+        f"**{figures['create_http_16']['p99']:.1f} ms** (target < 50).",
+        "- CPU per create, all our processes and PostgreSQL: end to end "
+        f"{_cpu_total(figures['create_http_16']):.2f} ms, the monolith "
+        f"{_cpu_total(monolith):.2f} ms.",
         "- What the gateway costs: "
         f"{figures['create_grpc_16']['rps']:.0f} → {figures['create_http_16']['rps']:.0f} req/s "
         f"at 16 clients, {figures['create_grpc_64']['rps']:.0f} → "
