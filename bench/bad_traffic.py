@@ -29,8 +29,8 @@ import aiohttp  # noqa: E402
 
 from bench.measure import percentile  # noqa: E402
 from tests.integration.bad_requests import MALFORMED  # noqa: E402
-from tests.integration.conftest import REDIS_URL, fresh_database  # noqa: E402
-from tests.integration.harness import CoreProcess, GatewayProcess, rss_bytes  # noqa: E402
+from tests.integration.conftest import fresh_database  # noqa: E402
+from tests.integration.harness import REDIS_URL, CoreProcess, GatewayProcess, rss_bytes  # noqa: E402
 
 CONNECTIONS = 16
 PROBE_INTERVAL = 0.01

@@ -31,15 +31,12 @@ from gateway.settings import Settings as GatewaySettings
 from grpclib.client import Channel
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from .harness import INTERNAL_TOKEN, JWT_SECRET, CoreProcess
+from .harness import INTERNAL_TOKEN, JWT_SECRET, REDIS_URL, CoreProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get(
     "TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-# Database 15, not 0: booking-core enqueues reminder jobs there, and a worker
-# of a development system (on database 0) must never run them.
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SERVICE = pb.Actor(service="integration-tests")
 
 

@@ -300,6 +300,9 @@ def in_future(**delta: Any) -> Any:
 
 
 JWT_SECRET = "integration-test-jwt-secret-0123456789abcdef"
+# Database 15, not 0: booking-core enqueues reminder jobs there, and a worker
+# of a development system (on database 0) must never run them.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def make_token(
@@ -343,7 +346,7 @@ class HttpServiceProcess(ServiceProcess):
                 "JWT_SECRET": JWT_SECRET,
                 # Limits shared through Redis: the test database, and keys of this
                 # process alone unless a test gives replicas one prefix.
-                "REDIS_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+                "REDIS_URL": REDIS_URL,
                 "LIMITS_KEY_PREFIX": f"test-limits:{uuid.uuid4().hex[:12]}",
                 "HOST": "127.0.0.1",
                 "PORT": str(self.port),

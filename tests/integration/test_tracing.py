@@ -33,7 +33,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 
-from .conftest import REDIS_URL, SERVICE, gateway_settings
+from .conftest import REDIS_URL, gateway_settings
 from .harness import (
     INTERNAL_TOKEN,
     JWT_SECRET,
@@ -99,28 +99,21 @@ def by_trace(spans: InMemorySpanExporter, trace_id: int) -> list[ReadableSpan]:
 
 
 async def test_a_booking_is_one_trace_from_the_gateway_to_the_notifier_and_the_mail_job(
-    spans: InMemorySpanExporter, database_url: str, aiohttp_client: Any
+    spans: InMemorySpanExporter,
+    database_url: str,
+    provider: pb.Provider,
+    customer: pb.Customer,
+    aiohttp_client: Any,
 ) -> None:
+    # The in-process booking-core shares the session's database, and so its
+    # provider and customer.
     async with core_in_process(database_url) as core_port:
-        channel = create_channel(f"127.0.0.1:{core_port}", internal_token=INTERNAL_TOKEN)
-        stub = pb.BookingServiceStub(channel, timeout=5)
-        provider = (
-            await stub.register_provider(pb.RegisterProviderRequest(actor=SERVICE, name="Traced"))
-        ).provider
-        customer = (
-            await stub.register_customer(
-                pb.RegisterCustomerRequest(
-                    actor=SERVICE, name="Traced", email=f"{uuid.uuid4().hex}@example.com"
-                )
-            )
-        ).customer
-        channel.close()
-        assert provider is not None and customer is not None
-        gateway = await aiohttp_client(create_gateway(gateway_settings(Port(core_port))))
+        settings = gateway_settings(Port(core_port))
+        gateway = await aiohttp_client(create_gateway(settings))
         notifier = await aiohttp_client(
             create_notifier(
                 NotifierSettings(
-                    jwt=gateway_settings(Port(core_port)).jwt,
+                    jwt=settings.jwt,
                     internal_token=INTERNAL_TOKEN,
                     core_grpc_target=f"127.0.0.1:{core_port}",
                     redis_url=REDIS_URL,

@@ -13,7 +13,8 @@ reads the standard OpenTelemetry environment variables:
 Context travels in the W3C Trace Context format (``traceparent``, W3C
 Recommendation "Trace Context", 2021) through every hop we own:
 
-- HTTP into the gateway: ``traceparent`` request header (``tracing_middleware``);
+- HTTP into the gateway and the notifier: the ``traceparent`` request header
+  (``bookings_web.observability.HttpMetrics.middleware``);
 - gateway, notifier and workers to booking-core: gRPC metadata (``inject``, from
   ``bookings_common.grpc.create_channel``), read by booking-core's call guard;
 - booking-core to the notifier: each event row stores the ``traceparent`` of the

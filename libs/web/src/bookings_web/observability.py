@@ -77,16 +77,20 @@ class HttpMetrics:
         in_progress.inc()
         # With tracing on: a SERVER span under the caller's traceparent, current for
         # the handler, so its calls to booking-core continue the trace.
-        span = tracing.start_span(
-            f"{request.method} {route}",
-            request.headers,
-            kind=SpanKind.SERVER,
-            attributes={
-                "http.request.method": request.method,
-                "http.route": route,
-                "url.path": request.path,
-                "request.id": request_id,
-            },
+        span = (
+            tracing.start_span(
+                f"{request.method} {route}",
+                request.headers,
+                kind=SpanKind.SERVER,
+                attributes={
+                    "http.request.method": request.method,
+                    "http.route": route,
+                    "url.path": request.path,
+                    "request.id": request_id,
+                },
+            )
+            if tracing.enabled()
+            else None
         )
         try:
             response: web.StreamResponse = await handler(request)

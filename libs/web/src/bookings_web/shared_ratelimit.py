@@ -30,7 +30,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from .ratelimit import PERIOD_SECONDS, KeyedRateLimiter, RateDecision
+from .ratelimit import PERIOD_SECONDS, KeyedRateLimiter, RateDecision, RateLimiter
 
 log = get_logger("bookings_web.ratelimit")
 
@@ -157,3 +157,14 @@ class RedisRateLimiter:
             reset_seconds=math.ceil(backlog_ms / 1000 - 1e-9),
             retry_after_seconds=max(1, math.ceil((backlog_ms + interval - period) / 1000)),
         )
+
+
+def rate_limiter(
+    redis: Redis | None, per_minute: int, *, prefix: str, max_keys: int = 100_000
+) -> RateLimiter:
+    """``per_minute`` per key: shared through ``redis`` under ``prefix`` (this
+    replica's own buckets as the fallback), or only this replica's without it."""
+    local = KeyedRateLimiter(per_minute, max_keys=max_keys)
+    if redis is None:
+        return local
+    return RedisRateLimiter(redis, per_minute, prefix=prefix, fallback=local)

@@ -13,8 +13,8 @@ from bookings_web.cors import enable_cors
 from bookings_web.jwks import jwks_cache
 from bookings_web.observability import HttpMetrics
 from bookings_web.problems import problem_middleware
-from bookings_web.ratelimit import KeyedRateLimiter, RateLimiter
-from bookings_web.shared_ratelimit import RedisRateLimiter, limits_redis
+from bookings_web.ratelimit import RateLimiter
+from bookings_web.shared_ratelimit import limits_redis, rate_limiter
 from swagger_ui import api_doc
 
 from . import (
@@ -85,11 +85,8 @@ def create_app(settings: Settings) -> web.Application:
     redis = limits_redis(settings.limits_redis_url) if settings.limits_redis_url else None
 
     def limiter_for(name: str, per_minute: int) -> RateLimiter:
-        local = KeyedRateLimiter(per_minute, max_keys=settings.rate_limit_max_keys)
-        if redis is None:
-            return local
         prefix = f"{settings.limits_key_prefix}:{name}"
-        return RedisRateLimiter(redis, per_minute, prefix=prefix, fallback=local)
+        return rate_limiter(redis, per_minute, prefix=prefix, max_keys=settings.rate_limit_max_keys)
 
     limiter = limiter_for("requests", settings.rate_limit_per_minute)
     app = web.Application(

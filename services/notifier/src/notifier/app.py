@@ -17,8 +17,7 @@ from bookings_web.cors import enable_cors
 from bookings_web.jwks import jwks_cache
 from bookings_web.observability import HttpMetrics
 from bookings_web.problems import problem_middleware
-from bookings_web.ratelimit import KeyedRateLimiter
-from bookings_web.shared_ratelimit import RedisRateLimiter, limits_redis
+from bookings_web.shared_ratelimit import limits_redis, rate_limiter
 from prometheus_client import CollectorRegistry
 
 from . import keys, views
@@ -96,11 +95,10 @@ def create_app(settings: Settings) -> web.Application:
                 allow_query_token=True,
                 is_public=views.is_public_websocket,
                 jwks=jwks,
-                failure_limiter=RedisRateLimiter(
+                failure_limiter=rate_limiter(
                     redis,
                     settings.auth_failure_rate_limit_per_minute,
                     prefix=f"{settings.limits_key_prefix}:notifier-auth-failures",
-                    fallback=KeyedRateLimiter(settings.auth_failure_rate_limit_per_minute),
                 ),
                 trusted_proxies=settings.trusted_proxies,
             ),

@@ -30,25 +30,32 @@ from redis.exceptions import RedisError
 
 from .connections import Connection, TooManyConnections
 
-# KEYS[1]: the owner's set. ARGV: member, limit, lease ms. Returns 1 (taken) or 0.
-ACQUIRE_SCRIPT: Final = """
+# Redis's own clock in ms, so replicas' clocks do not matter.
+_NOW: Final = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+"""
+# KEYS[1]: the owner's set. ARGV: member, limit, lease ms. Returns 1 (taken) or 0.
+ACQUIRE_SCRIPT: Final = (
+    _NOW
+    + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
 return 1
 """
+)
 # KEYS[1]: the owner's set. ARGV: member, lease ms. Renews (or, after a Redis
 # restart lost it, restores) one lease.
-RENEW_SCRIPT: Final = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+RENEW_SCRIPT: Final = (
+    _NOW
+    + """
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
 return 1
 """
+)
 
 
 class ConnectionLeases:
@@ -74,7 +81,7 @@ class ConnectionLeases:
         self._renew = redis.register_script(RENEW_SCRIPT)
         self._replica = uuid.uuid4().hex[:12]
         self._numbers = itertools.count(1)
-        # Open connections' leases: member -> the owner's set.
+        # Open connections' leases: connection -> (the owner's set, member).
         self._held: dict[Connection, tuple[str, str]] = {}
         self._releasing: set[asyncio.Task[None]] = set()
         self._outage = RedisOutage(

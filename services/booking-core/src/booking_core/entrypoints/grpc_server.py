@@ -23,12 +23,7 @@ import betterproto2
 import structlog
 from bookings_common import tracing
 from bookings_common.grpc import INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER, error
-from bookings_common.logging import (
-    bind_request_id,
-    current_request_id,
-    get_logger,
-    sane_request_id,
-)
+from bookings_common.logging import bind_request_id, get_logger, sane_request_id
 from bookings_proto.bookings import v1 as pb
 from grpclib.const import Status
 from grpclib.events import RecvRequest, SendTrailingMetadata
@@ -119,7 +114,8 @@ class CallGuard:
         _call_started.set(time.perf_counter())
         _call_method.set(event.method_name)
         raw_id = event.metadata.get(REQUEST_ID_HEADER)
-        bind_request_id(sane_request_id(raw_id if isinstance(raw_id, str) else None))
+        request_id = sane_request_id(raw_id if isinstance(raw_id, str) else None)
+        bind_request_id(request_id)
         if event.method_name.startswith(HEALTH_PREFIX):
             return
         token = event.metadata.get(INTERNAL_TOKEN_HEADER)
@@ -127,20 +123,21 @@ class CallGuard:
             raise GRPCError(Status.UNAUTHENTICATED, "missing or invalid x-internal-token")
         if self.draining:
             raise GRPCError(Status.UNAVAILABLE, "booking-core is shutting down")
-        # A SERVER span under the caller's traceparent, current for the handler (so
-        # the events it writes record it), ended with the call's status.
-        _call_span.set(
-            tracing.start_span(
-                event.method_name,
-                event.metadata,
-                kind=SpanKind.SERVER,
-                attributes={
-                    "rpc.system": "grpc",
-                    "rpc.method": event.method_name,
-                    "request.id": current_request_id() or "",
-                },
+        if tracing.enabled():
+            # A SERVER span under the caller's traceparent, current for the handler
+            # (so the events it writes record it), ended with the call's status.
+            _call_span.set(
+                tracing.start_span(
+                    event.method_name,
+                    event.metadata,
+                    kind=SpanKind.SERVER,
+                    attributes={
+                        "rpc.system": "grpc",
+                        "rpc.method": event.method_name,
+                        "request.id": request_id,
+                    },
+                )
             )
-        )
 
     async def on_send_trailing_metadata(self, event: SendTrailingMetadata) -> None:
         started = _call_span.get()
