@@ -191,15 +191,17 @@ def _connection(customer_id: str) -> Connection:
 async def test_a_dead_replicas_leases_run_out_and_live_ones_are_renewed(redis: Redis) -> None:
     prefix, owner = fresh_prefix(), str(uuid.uuid4())
     alive, dead, other = (
-        ConnectionLeases(redis, max_per_user=2, prefix=prefix, lease_seconds=0.6) for _ in range(3)
+        ConnectionLeases(redis, max_per_user=2, prefix=prefix, lease_seconds=3.0) for _ in range(3)
     )
     await alive.acquire(first := _connection(owner))
     await dead.acquire(_connection(owner))
     with pytest.raises(TooManyConnections):
         await other.acquire(_connection(owner))
     # "dead" stops renewing (its process is gone); "alive" keeps renewing.
+    # Renewals 1 s apart leave 2 s of slack on a loaded machine; the dead one's
+    # lease runs out after 3 s.
     for _ in range(4):
-        await asyncio.sleep(0.25)
+        await asyncio.sleep(1.0)
         await alive.renew()
     await other.acquire(_connection(owner))  # the dead replica's lease ran out
     with pytest.raises(TooManyConnections):  # the renewed one did not
