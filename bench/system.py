@@ -12,7 +12,8 @@ process (``bench/load.py``), with a warm-up first:
   the ratio end-to-end ÷ monolith;
 - pgbench replaying booking-core's exact per-booking SQL with 8 clients
   (``bench/pgbench.py``), and the ratio end-to-end ÷ pgbench;
-- reads: ``GET /bookings/{id}`` and a ``GET /bookings`` page;
+- reads: ``GET /bookings/{id}`` and a ``GET /bookings`` page, and the same reads
+  against the monolith baseline (ratios read ÷ monolith);
 - contention: 200 creates for one provider's same slot at once;
 
 then runs the reminder and notifier benchmarks, and writes everything, with the
@@ -241,8 +242,12 @@ class Bench:
         print(f"  pgbench x{PGBENCH_CLIENTS}: {result['tps']:.0f} tps", flush=True)
         return result
 
-    async def monolith(self, workers: list[dict[str, Any]]) -> dict[str, Any]:
-        """The same creates as ``create_http_16`` against ``bench/monolith.py``."""
+    async def monolith(
+        self, workers: list[dict[str, Any]], readers: list[dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """Against ``bench/monolith.py``: the same creates as ``create_http_16`` with
+        ``workers``, then the same reads as ``get_http_16`` (``readers``, who read what
+        they booked) and ``list_http_16``."""
         customer = (await self.register(1, "customer"))[0]
         provider = (await self.register(1, "provider"))[0]
         port = free_port()
@@ -264,17 +269,22 @@ class Bench:
             str(config),
             stdout=asyncio.subprocess.PIPE,
         )
+        target = f"http://127.0.0.1:{port}"
         try:
             assert process.stdout is not None
             ready = await asyncio.wait_for(process.stdout.readline(), 60)
             if ready.strip() != b"ready":
                 raise RuntimeError("bench/monolith.py did not start")
-            return await self.load(
-                "create-http",
-                workers,
-                target=f"http://127.0.0.1:{port}",
-                monolith_pid=process.pid,
-            )
+            figures = {}
+            for mode, clients in (
+                ("create-http", workers),
+                ("get-http", readers),
+                ("list-http", readers),
+            ):
+                figures[mode] = await self.load(
+                    mode, clients, target=target, monolith_pid=process.pid
+                )
+            return figures
         finally:
             process.terminate()
             await process.wait()
@@ -373,8 +383,6 @@ async def measure_system(args: Any, workdir: Path) -> dict[str, Any]:
                 figures[f"create_grpc_{clients}"] = await bench.load(
                     "create-grpc", await bench.workers(clients)
                 )
-            print("the monolith baseline: one process, the same JWT, schema and SQL", flush=True)
-            figures["monolith_16"] = await bench.monolith(await bench.workers(16))
             print("pgbench: booking-core's per-booking SQL", flush=True)
             figures["pgbench"] = await bench.pgbench()
             print("reads", flush=True)
@@ -383,6 +391,11 @@ async def measure_system(args: Any, workdir: Path) -> dict[str, Any]:
             readers = [{**w, "ids": created[str(i)]} for i, w in enumerate(first)]
             figures["get_http_16"] = await bench.load("get-http", readers)
             figures["list_http_16"] = await bench.load("list-http", first)
+            print("the monolith baseline: one process, the same JWT, schema and SQL", flush=True)
+            monolith = await bench.monolith(await bench.workers(16), readers)
+            figures["monolith_16"] = monolith["create-http"]
+            figures["monolith_get_16"] = monolith["get-http"]
+            figures["monolith_list_16"] = monolith["list-http"]
             print(f"contention: one slot, {CONTENDERS} creates at once", flush=True)
             figures["contention"] = await bench.contention()
         finally:
@@ -440,6 +453,8 @@ def report(figures: dict[str, Any], extra: dict[str, str], args: Any) -> str:
     pgbench = figures["pgbench"]
     monolith = figures["monolith_16"]
     monolith_ratio = figures["create_http_16"]["rps"] / monolith["rps"]
+    get_ratio = figures["get_http_16"]["rps"] / figures["monolith_get_16"]["rps"]
+    list_ratio = figures["list_http_16"]["rps"] / figures["monolith_list_16"]["rps"]
     ratio16 = figures["create_http_16"]["rps"] / pgbench["tps"]
     ratio64 = figures["create_http_64"]["rps"] / pgbench["tps"]
     contention = figures["contention"]
@@ -488,7 +503,9 @@ def report(figures: dict[str, Any], extra: dict[str, str], args: Any) -> str:
         "",
         f"- At 16 clients (targets: e2e/monolith ≥ 0.6, e2e/pgbench ≥ 0.35); e2e/pgbench "
         f"{ratio64:.2f} at 64; p99 at 16 clients "
-        f"**{figures['create_http_16']['p99']:.1f} ms** (target < 50).",
+        f"**{figures['create_http_16']['p99']:.1f} ms** (target < 50), "
+        f"{figures['create_http_16']['p99'] / figures['create_http_16']['p50']:.1f} × p50 "
+        "(target ≤ 2.5).",
         "- CPU per create, all our processes and PostgreSQL: end to end "
         f"{_cpu_total(figures['create_http_16']):.2f} ms, the monolith "
         f"{_cpu_total(monolith):.2f} ms.",
@@ -515,6 +532,18 @@ def report(figures: dict[str, Any], extra: dict[str, str], args: Any) -> str:
         *TABLE_HEAD,
         row("`GET /bookings/{id}`", 16, figures["get_http_16"]),
         row("`GET /bookings?type=upcoming&limit=20` (a full page)", 16, figures["list_http_16"]),
+        row("baseline: the monolith, `GET /bookings/{id}`", 16, figures["monolith_get_16"]),
+        row("baseline: the monolith, a full page", 16, figures["monolith_list_16"]),
+        "",
+        f"ratio get/monolith: {get_ratio:.2f}",
+        "",
+        f"ratio page/monolith: {list_ratio:.2f}",
+        "",
+        "- Targets: each ≥ 0.6, p99 ≤ 2.5 × p50 (now "
+        f"{figures['get_http_16']['p99'] / figures['get_http_16']['p50']:.1f} × for one booking, "
+        f"{figures['list_http_16']['p99'] / figures['list_http_16']['p50']:.1f} × for a page). "
+        "The monolith reads the same database with the same JWT check, booking-core's own read "
+        "SQL and the gateway's response schemas; its CPU is in the booking-core column.",
         "",
         "## Contention",
         "",
@@ -559,6 +588,9 @@ def main() -> None:
         extra: dict[str, str] = {}
         if not (args.quick or args.system_only):
             extra["Reminders (`bench/reminders.py`)"] = other_benchmark("reminders.py", [], workdir)
+            extra["Reminders: a burst (`bench/reminders.py --burst 5000`)"] = other_benchmark(
+                "reminders.py", ["--burst", "5000"], workdir
+            )
             extra["Notifier (`bench/notifier.py`)"] = other_benchmark("notifier.py", [], workdir)
             extra["Ticketing (`bench/tickets.py`)"] = other_benchmark("tickets.py", [], workdir)
     text = report(figures, extra, args)
