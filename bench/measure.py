@@ -9,9 +9,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def lateness_rows(late: list[float], base: list[float]) -> list[tuple[str, str, str, str]]:
+def lateness_rows(
+    late: list[float], base: list[float], *, p99_target: str = "< 1000"
+) -> list[tuple[str, str, str, str]]:
     """Table rows (measure, value, baseline, target) of lateness p50/p99/max in ms, from
-    seconds; the target is a p99 under one second."""
+    seconds; ``p99_target`` is the p99's target column (one second unless given)."""
     ms = 1000
     return [
         (
@@ -24,7 +26,7 @@ def lateness_rows(late: list[float], base: list[float]) -> list[tuple[str, str, 
             "lateness p99 (ms)",
             f"{percentile(late, 0.99) * ms:.0f}",
             f"{percentile(base, 0.99) * ms:.1f}",
-            "< 1000",
+            p99_target,
         ),
         ("lateness max (ms)", f"{max(late) * ms:.0f}", f"{max(base) * ms:.1f}", ""),
     ]

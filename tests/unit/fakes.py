@@ -180,6 +180,10 @@ class FakeBookingRepository:
         booking = self._uow.visible_bookings().get(booking_id)
         return booking.copy() if booking is not None else None
 
+    async def get_many(self, booking_ids: Sequence[UUID]) -> dict[UUID, Booking]:
+        visible = self._uow.visible_bookings()
+        return {i: visible[i].copy() for i in booking_ids if i in visible}
+
     async def get_by_idempotency_key(self, provider_id: UUID, key: str) -> Booking | None:
         found = next(
             (
@@ -251,6 +255,18 @@ class FakeReminderRepository:
         record = self._uow.visible_reminders()[booking_id]
         self._uow.pending_reminders[booking_id] = replace(record, state="sent")
 
+    async def lock_many(self, booking_ids: Sequence[UUID]) -> dict[UUID, Reminder]:
+        found = {}
+        for booking_id in sorted(booking_ids):
+            reminder = await self.get(booking_id, for_update=True)
+            if reminder is not None:
+                found[booking_id] = reminder
+        return found
+
+    async def mark_sent_many(self, booking_ids: Sequence[UUID], *, now: datetime) -> None:
+        for booking_id in booking_ids:
+            await self.mark_sent(booking_id, now=now)
+
     async def cancel(self, booking_id: UUID) -> None:
         record = self._uow.visible_reminders().get(booking_id)
         if record is not None and record.state in {"scheduled", "enqueued"}:
@@ -297,9 +313,9 @@ class FakeEventLog:
                 return event, event.id in self._db.published_event_ids
         return None
 
-    async def mark_published(self, event_id: int) -> None:
-        if any(e.id == event_id for e in self._db.events):
-            self._db.published_event_ids.add(event_id)
+    async def mark_published_many(self, event_ids: Sequence[int]) -> None:
+        known = {e.id for e in self._db.events}
+        self._db.published_event_ids.update(i for i in event_ids if i in known)
 
 
 def _event_id(event: LoggedEvent) -> int:

@@ -1,8 +1,11 @@
 """The job wire contracts shared by booking-core (which enqueues them) and the workers
 (which run them).
 
-The reminder job: dramatiq queue ``reminders``, actor ``send_reminder``, one
-positional argument, the booking id (a uuid string)."""
+The reminder jobs, on dramatiq queue ``reminders``: actor ``send_reminder``, one
+positional argument, the booking id (a uuid string); and actor
+``send_reminders``, one positional argument, a list of up to
+``REMINDER_BATCH_LIMIT`` booking ids whose reminders fall due together (within
+``REMINDER_GROUP_MS`` of each other), sent when the last of them is due."""
 
 from __future__ import annotations
 
@@ -10,6 +13,11 @@ from typing import Final
 
 REMINDER_QUEUE: Final = "reminders"
 REMINDER_ACTOR: Final = "send_reminder"
+REMINDER_BATCH_ACTOR: Final = "send_reminders"
+REMINDER_BATCH_LIMIT: Final = 500
+# Reminders due this close together travel in one message, so one may be this late
+# on top of the pipeline's own lateness, and none is early.
+REMINDER_GROUP_MS: Final = 50
 
 
 def reminder_job_id(booking_id: str) -> str:

@@ -7,14 +7,19 @@ import asyncio
 
 import dramatiq
 import structlog
-from bookings_common.jobs import REMINDER_ACTOR, REMINDER_QUEUE, reminder_job_id
+from bookings_common.jobs import (
+    REMINDER_ACTOR,
+    REMINDER_BATCH_ACTOR,
+    REMINDER_QUEUE,
+    reminder_job_id,
+)
 from bookings_common.logging import REQUEST_ID_KEY, get_logger
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 from redis.exceptions import RedisError
 
 from .broker import clients
-from .delivery import deliver
+from .delivery import deliver, deliver_many
 
 log = get_logger("reminder_worker.actors")
 # What a retry may cure: Redis or booking-core unreachable, slow or restarting.
@@ -59,3 +64,32 @@ async def send_reminder(booking_id: str) -> None:
         await asyncio.to_thread(
             send_reminder.send_with_options, args=(booking_id,), delay=outcome.retry_in_ms
         )
+
+
+@dramatiq.actor(
+    queue_name=REMINDER_QUEUE,
+    actor_name=REMINDER_BATCH_ACTOR,
+    time_limit=TIME_LIMIT_MS,
+    max_retries=MAX_RETRIES,
+    min_backoff=500,
+    max_backoff=30_000,
+)
+async def send_reminders(booking_ids: list[str]) -> None:
+    """Claim and publish the reminders of ``booking_ids`` (uuid strings), due together."""
+    core, publisher = clients.open()
+    job_id = reminder_job_id(booking_ids[0]) if booking_ids else "reminder:-"
+    with structlog.contextvars.bound_contextvars(**{REQUEST_ID_KEY: job_id}):
+        try:
+            outcome = await deliver_many(core, publisher, booking_ids)
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            log.warning(
+                "reminder.retry",
+                bookingIds=len(booking_ids),
+                first=booking_ids[0],
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            raise dramatiq.Retry(str(exc)) from None
+    for booking_id, delay in outcome.retry_in_ms.items():  # delivered early: come back
+        await asyncio.to_thread(send_reminder.send_with_options, args=(booking_id,), delay=delay)

@@ -3,35 +3,79 @@ opened lazily on the worker's event loop and closed when the worker shuts down."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bookings_common.events import CHANNEL, EventEnvelope
 from bookings_common.grpc import create_channel
 from bookings_proto.bookings import v1 as pb
 from dramatiq.middleware import Middleware
 from grpclib.client import Channel
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from .batching import Coalescer
 from .delivery import WORKER_ACTOR
 from .settings import Settings
 
+# Booking-core's limit for one ClaimReminders or MarkEventPublished call.
+MAX_BATCH = 500
+
 
 class CoreClient:
-    """``delivery.Core`` over booking-core's gRPC API."""
+    """``delivery.Core`` over booking-core's gRPC API.
+
+    Concurrent jobs' claims go out together as ``ClaimReminders`` calls, and their
+    marks as one ``MarkEventPublished`` with ``event_ids`` (``batching.Coalescer``):
+    a burst of reminders due at once costs booking-core one transaction, one commit
+    and one take of the event sequencer's lock per batch instead of per reminder.
+    """
 
     def __init__(self, channel: Channel, deadline_seconds: float) -> None:
         self._stub = pb.BookingServiceStub(channel, timeout=deadline_seconds)
+        self.claims: Coalescer[str, pb.ClaimedReminder] = Coalescer(self._claim_batch, MAX_BATCH)
+        self.marks: Coalescer[int, None] = Coalescer(self._mark_batch, MAX_BATCH)
 
     async def claim(self, booking_id: str) -> pb.ClaimReminderResponse:
-        return await self._stub.claim_reminder(
-            pb.ClaimReminderRequest(actor=WORKER_ACTOR, booking_id=booking_id)
+        """What ``ClaimReminder`` answers; raises ``GRPCError(NOT_FOUND)`` as it does."""
+        claimed = await self.claims(booking_id)
+        if claimed.outcome == pb.ClaimOutcome.NOT_FOUND:
+            raise GRPCError(Status.NOT_FOUND, "the booking has no reminder")
+        return pb.ClaimReminderResponse(
+            outcome=claimed.outcome,
+            event=claimed.event,
+            published=claimed.published,
+            due_at=claimed.due_at,
         )
 
     async def mark_published(self, event_id: int) -> None:
-        await self._stub.mark_event_published(
-            pb.MarkEventPublishedRequest(actor=WORKER_ACTOR, event_id=event_id)
+        await self.marks(event_id)
+
+    async def claim_many(self, booking_ids: Sequence[str]) -> list[pb.ClaimedReminder]:
+        """``ClaimReminders`` in calls of at most ``MAX_BATCH`` ids."""
+        claimed: list[pb.ClaimedReminder] = []
+        for first in range(0, len(booking_ids), MAX_BATCH):
+            claimed += await self._claim_batch(booking_ids[first : first + MAX_BATCH])
+        return claimed
+
+    async def mark_published_many(self, event_ids: Sequence[int]) -> None:
+        for first in range(0, len(event_ids), MAX_BATCH):
+            await self._mark_batch(event_ids[first : first + MAX_BATCH])
+
+    async def _claim_batch(self, booking_ids: Sequence[str]) -> list[pb.ClaimedReminder]:
+        reply = await self._stub.claim_reminders(
+            pb.ClaimRemindersRequest(actor=WORKER_ACTOR, booking_ids=list(booking_ids))
         )
+        return reply.reminders
+
+    async def _mark_batch(self, event_ids: Sequence[int]) -> list[None]:
+        await self._stub.mark_event_published(
+            pb.MarkEventPublishedRequest(actor=WORKER_ACTOR, event_ids=list(event_ids))
+        )
+        return [None] * len(event_ids)
 
 
 class RedisPublisher:
@@ -42,6 +86,13 @@ class RedisPublisher:
 
     async def publish(self, envelope: EventEnvelope) -> None:
         await self._redis.publish(CHANNEL, envelope.to_json())
+
+    async def publish_many(self, envelopes: Sequence[EventEnvelope]) -> None:
+        """One pipeline (no MULTI): the PUBLISHes go in one round trip, in order."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for envelope in envelopes:
+                pipe.publish(CHANNEL, envelope.to_json())
+            await pipe.execute()
 
 
 class Clients(Middleware):

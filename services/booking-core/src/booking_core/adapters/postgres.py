@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
@@ -211,6 +212,10 @@ class SqlBookingRepository:
         row = await self._session.first(query, for_update=for_update, of=bookings)
         return booking_from_row(row) if row is not None else None
 
+    async def get_many(self, booking_ids: Sequence[UUID]) -> dict[UUID, Booking]:
+        rows = await self._session.read(BOOKING_WITH_GUEST.where(bookings.c.id.in_(booking_ids)))
+        return {booking.id: booking for booking in map(booking_from_row, rows.mappings())}
+
     async def get_by_idempotency_key(self, provider_id: UUID, key: str) -> Booking | None:
         query = BOOKING_WITH_GUEST.where(
             bookings.c.provider_id == provider_id, bookings.c.idempotency_key == key
@@ -324,6 +329,28 @@ class SqlReminderRepository:
             .values(state="sent", sent_at=now)
         )
 
+    async def lock_many(self, booking_ids: Sequence[UUID]) -> dict[UUID, Reminder]:
+        query = (
+            sa.select(reminders)
+            .where(reminders.c.booking_id.in_(booking_ids))
+            .order_by(reminders.c.booking_id)
+            .with_for_update()
+        )
+        rows = (await self._session.write(query)).mappings()
+        return {
+            row["booking_id"]: Reminder(
+                row["booking_id"], row["due_at"], ReminderState(row["state"])
+            )
+            for row in rows
+        }
+
+    async def mark_sent_many(self, booking_ids: Sequence[UUID], *, now: datetime) -> None:
+        await self._session.write(
+            reminders.update()
+            .where(reminders.c.booking_id.in_(booking_ids))
+            .values(state="sent", sent_at=now)
+        )
+
     async def cancel(self, booking_id: UUID) -> None:
         await self._session.write(
             reminders.update()
@@ -422,10 +449,10 @@ class SqlEventLog:
         row = (await self._session.read(query)).mappings().first()
         return None if row is None else (logged_event(row), row["published_at"] is not None)
 
-    async def mark_published(self, event_id: int) -> None:
+    async def mark_published_many(self, event_ids: Sequence[int]) -> None:
         await self._session.write(
             events.update()
-            .where(events.c.id == event_id, events.c.published_at.is_(None))
+            .where(events.c.id.in_(event_ids), events.c.published_at.is_(None))
             .values(published_at=sa.func.now())
         )
 
@@ -541,6 +568,51 @@ def write_statement(n_bookings: int, n_reminders: int, n_events: int) -> sa.Exec
         .order_by(staged.c.ord)
     )
     return events.insert().from_select(list(_EVENT_COLUMNS), source).returning(events)
+
+
+# Array types of the events' columns, for ``events_statement``'s unnest.
+# (The payload travels as JSON text, cast to jsonb in the statement.)
+_EVENT_ARRAYS: Final = {
+    c: sa.ARRAY(sa.Text() if c == "payload" else events.c[c].type) for c in _EVENT_COLUMNS
+}
+
+
+@functools.cache
+def events_statement() -> sa.Executable:
+    """Events alone, any number of them, in one statement of one shape: the columns
+    bound as arrays and read back with ``unnest(...) WITH ORDINALITY``, inserted in
+    that order after the event sequencer's lock (as ``write_statement``), so a batch
+    of 500 events is one prepared statement rather than a new 500-branch UNION.
+    Parameters are named ``a_`` plus the column name. Returns the events' rows."""
+    arrays = sa.func.unnest(
+        *(sa.bindparam(f"a_{c}", type_=t) for c, t in _EVENT_ARRAYS.items())
+    ).table_valued(*(sa.column(c) for c in _EVENT_ARRAYS), with_ordinality="ord")
+    staged = arrays.render_derived(name="staged")
+    lock = sa.select(
+        sa.func.pg_advisory_xact_lock(sa.literal(EVENT_SEQUENCER_LOCK, sa.BigInteger)).label(
+            "locked"
+        )
+    ).subquery("sequencer")
+    columns = [
+        sa.cast(staged.c[c], events.c[c].type) if c == "payload" else staged.c[c]
+        for c in _EVENT_COLUMNS
+    ]
+    source = sa.select(*columns).select_from(staged.join(lock, sa.true())).order_by(staged.c.ord)
+    return events.insert().from_select(list(_EVENT_COLUMNS), source).returning(events)
+
+
+def _events_parameters(staged: Sequence[NewEvent]) -> dict[str, Any]:
+    trace_context = tracing.current_traceparent()
+    return {
+        "a_type": [e.type for e in staged],
+        "a_booking_id": [e.booking_id for e in staged],
+        "a_provider_id": [e.provider_id for e in staged],
+        "a_customer_id": [e.customer_id for e in staged],
+        "a_payload": [json.dumps(e.data) for e in staged],
+        "a_request_id": [e.request_id for e in staged],
+        "a_channel": [e.channel for e in staged],
+        "a_trace_context": [trace_context] * len(staged),
+    }
 
 
 def _write_parameters(
@@ -706,10 +778,16 @@ class SqlUnitOfWork:
         if (self._new_bookings or self._new_reminders) and not self._staged:
             raise ValueError("a new booking or reminder is committed with its event")
         if self._staged:
-            statement = write_statement(
-                len(self._new_bookings), len(self._new_reminders), len(self._staged)
-            )
-            parameters = _write_parameters(self._new_bookings, self._new_reminders, self._staged)
+            if len(self._staged) > 1 and not (self._new_bookings or self._new_reminders):
+                statement = events_statement()
+                parameters = _events_parameters(self._staged)
+            else:
+                statement = write_statement(
+                    len(self._new_bookings), len(self._new_reminders), len(self._staged)
+                )
+                parameters = _write_parameters(
+                    self._new_bookings, self._new_reminders, self._staged
+                )
             try:
                 # Outside a transaction the statement is its own: one round trip.
                 result = await session.conn.execute(statement, parameters)

@@ -9,8 +9,12 @@ transaction:
    those ``scheduled`` and due within ``horizon``, and those ``enqueued`` whose
    message should have run ``redeliver_after`` ago but was never claimed (a
    worker died, Redis lost the message);
-2. sends each as a dramatiq message (queue ``reminders``) with a delay equal to
-   the time left until it is due (none if it is due already);
+2. sends them as dramatiq messages (queue ``reminders``), each with a delay
+   equal to the time left until it is due (none if it is due already).
+   Reminders due within ``REMINDER_GROUP_MS`` of each other go together in one
+   ``send_reminders`` message (up to ``REMINDER_BATCH_LIMIT``), delayed until the
+   last of them is due, so a burst due at the same second costs dramatiq a few
+   messages and booking-core a few claim transactions rather than one each;
 3. marks them ``enqueued`` and commits. If sending fails, the transaction rolls
    back and the next pass tries again; a message sent twice is harmless because
    the claim is idempotent.
@@ -29,7 +33,13 @@ from datetime import timedelta
 from typing import Final
 
 import sqlalchemy as sa
-from bookings_common.jobs import REMINDER_ACTOR, REMINDER_QUEUE
+from bookings_common.jobs import (
+    REMINDER_ACTOR,
+    REMINDER_BATCH_ACTOR,
+    REMINDER_BATCH_LIMIT,
+    REMINDER_GROUP_MS,
+    REMINDER_QUEUE,
+)
 from bookings_common.logging import get_logger
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
@@ -113,14 +123,17 @@ class ReminderScheduler(PeriodicPass):
         return len(jobs)
 
     def _enqueue(self, jobs: Sequence[tuple[str, float]]) -> None:
-        """Send ``(booking id, due time as epoch seconds)`` jobs. Each delay is taken
-        just before its send, since dramatiq adds it to its own clock reading then."""
-        for booking_id, due in jobs:
+        """Send ``(booking id, due time as epoch seconds)`` jobs, ordered by due time,
+        grouped (``group_due``). Each delay is taken just before its send, since
+        dramatiq adds it to its own clock reading then."""
+        for group in group_due(jobs):
+            due = group[-1][1]
             delay_ms = max(0, round((due - time.time()) * 1000))
+            ids = [booking_id for booking_id, _ in group]
             message: Message[None] = Message(
                 queue_name=REMINDER_QUEUE,
-                actor_name=REMINDER_ACTOR,
-                args=(booking_id,),
+                actor_name=REMINDER_ACTOR if len(ids) == 1 else REMINDER_BATCH_ACTOR,
+                args=(ids[0],) if len(ids) == 1 else (ids,),
                 kwargs={},
                 options={},
             )
@@ -128,3 +141,21 @@ class ReminderScheduler(PeriodicPass):
 
     async def pass_once(self) -> int:
         return await self.schedule_once()
+
+
+def group_due(jobs: Sequence[tuple[str, float]]) -> list[list[tuple[str, float]]]:
+    """``(booking id, due epoch seconds)`` jobs, ascending by due time, cut into runs
+    whose last is due at most ``REMINDER_GROUP_MS`` after their first, each of at
+    most ``REMINDER_BATCH_LIMIT``."""
+    groups: list[list[tuple[str, float]]] = []
+    for job in jobs:
+        current = groups[-1] if groups else None
+        if (
+            current is None
+            or len(current) >= REMINDER_BATCH_LIMIT
+            or (job[1] - current[0][1]) * 1000 > REMINDER_GROUP_MS
+        ):
+            groups.append([job])
+        else:
+            current.append(job)
+    return groups

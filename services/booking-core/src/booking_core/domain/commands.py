@@ -77,8 +77,17 @@ class ClaimReminder:
 
 @dataclass(frozen=True, slots=True)
 class MarkEventPublished:
+    """``event_id`` (0 for none) and ``more_event_ids``, marked in one statement."""
+
     actor: Actor
     event_id: int
+    more_event_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimReminders:
+    actor: Actor
+    booking_ids: tuple[UUID, ...]
 
 
 @dataclass(frozen=True, slots=True)

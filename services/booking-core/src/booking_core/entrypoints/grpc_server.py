@@ -432,11 +432,34 @@ class BookingServicer(pb.BookingServiceBase):
         )
 
     @rpc
+    async def claim_reminders(self, message: pb.ClaimRemindersRequest) -> pb.ClaimRemindersResponse:
+        ids = tuple(parse_uuid(booking_id, "booking_ids") for booking_id in message.booking_ids)
+        results = await self.service.claim_reminders(
+            commands.ClaimReminders(parse_actor(message.actor), ids)
+        )
+        return pb.ClaimRemindersResponse(
+            reminders=[
+                pb.ClaimedReminder(booking_id=booking_id, outcome=pb.ClaimOutcome.NOT_FOUND)
+                if result is None
+                else pb.ClaimedReminder(
+                    booking_id=booking_id,
+                    outcome=_CLAIM_OUTCOMES[result.outcome],
+                    event=event_to_pb(result.event) if result.event is not None else None,
+                    published=result.published,
+                    due_at=result.due_at,
+                )
+                for booking_id, result in zip(message.booking_ids, results, strict=True)
+            ]
+        )
+
+    @rpc
     async def mark_event_published(
         self, message: pb.MarkEventPublishedRequest
     ) -> pb.MarkEventPublishedResponse:
         await self.service.mark_event_published(
-            commands.MarkEventPublished(parse_actor(message.actor), message.event_id)
+            commands.MarkEventPublished(
+                parse_actor(message.actor), message.event_id, tuple(message.event_ids)
+            )
         )
         return pb.MarkEventPublishedResponse()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -56,6 +57,8 @@ from .ports import Clock, DuplicateIdempotencyKey, EventPublisher
 from .slot_events import release_place
 
 MAX_PAGE_SIZE = 100
+# Reminders claimed, or events marked published, by one call.
+MAX_CLAIM_BATCH = 500
 MAX_SEARCH_PAGE_SIZE = 500
 MAX_EVENTS_PAGE_SIZE = 1000
 # Deliberately loose (RFC 5321 allows far more than any regex checks well): one
@@ -348,46 +351,93 @@ class BookingService:
         """
         if not cmd.actor.is_service:
             raise PermissionDenied("only a trusted service may claim reminders")
+        (result,) = await self._claim((cmd.booking_id,))
+        if result is None:
+            raise NotFound("the booking has no reminder")
+        return result
+
+    async def claim_reminders(self, cmd: commands.ClaimReminders) -> list[ClaimResult | None]:
+        """``claim_reminder`` for each of ``cmd.booking_ids`` (1..``MAX_CLAIM_BATCH``,
+        distinct) in one transaction: the rows are locked in booking-id order (two
+        overlapping batches cannot deadlock) and every new event is appended by one
+        commit, so the event sequencer's lock is taken once for the batch. Returns a
+        result per id, in the command's order; ``None`` where the booking has no
+        reminder. Raises ``PermissionDenied`` (not a service), ``InvalidArgument``
+        (no ids, too many, a repeated one).
+        """
+        if not cmd.actor.is_service:
+            raise PermissionDenied("only a trusted service may claim reminders")
+        ids = cmd.booking_ids
+        if not 1 <= len(ids) <= MAX_CLAIM_BATCH:
+            raise InvalidArgument("booking_ids", f"must hold 1 to {MAX_CLAIM_BATCH} ids")
+        if len(set(ids)) != len(ids):
+            raise InvalidArgument("booking_ids", "must not repeat an id")
+        return await self._claim(ids)
+
+    async def _claim(self, booking_ids: Sequence[uuid.UUID]) -> list[ClaimResult | None]:
+        found: dict[uuid.UUID, ClaimResult | None] = dict.fromkeys(booking_ids)
+        claimed: list[tuple[uuid.UUID, datetime]] = []
         async with self._uow() as uow:
-            reminder = await uow.reminders.get(cmd.booking_id, for_update=True)
-            if reminder is None:
-                raise NotFound("the booking has no reminder")
-            if reminder.state is ReminderState.SENT:
-                found = await uow.events.find(cmd.booking_id, BOOKING_REMINDER_DUE)
-                event, published = found if found else (None, False)
-                return ClaimResult(ClaimOutcome.ALREADY_SENT, reminder.due_at, event, published)
-            booking = await uow.bookings.get(cmd.booking_id)
-            if (
-                reminder.state is ReminderState.CANCELLED
-                or booking is None
-                or not booking.is_active
-            ):
-                return ClaimResult(ClaimOutcome.CANCELLED, reminder.due_at)
+            locked = await uow.reminders.lock_many(booking_ids)
             now = self._clock()
-            if reminder.due_at > now + CLAIM_EARLY_TOLERANCE:
-                return ClaimResult(ClaimOutcome.NOT_DUE, reminder.due_at)
-            await uow.reminders.mark_sent(cmd.booking_id, now=now)
-            uow.append_event(
-                NewEvent(
-                    type=BOOKING_REMINDER_DUE,
-                    booking_id=booking.id,
-                    provider_id=booking.provider_id,
-                    customer_id=booking.customer_id,
-                    data=booking.reminder_data(),
-                    request_id=current_request_id(),
-                )
-            )
-            (event,) = await uow.commit()
-        return ClaimResult(ClaimOutcome.CLAIMED, reminder.due_at, event, published=False)
+            live = [
+                booking_id
+                for booking_id, reminder in locked.items()
+                if reminder.state is not ReminderState.CANCELLED
+            ]
+            booked = await uow.bookings.get_many(live) if live else {}
+            for booking_id, reminder in sorted(locked.items()):
+                booking = booked.get(booking_id)
+                if reminder.state is ReminderState.SENT:
+                    logged = await uow.events.find(booking_id, BOOKING_REMINDER_DUE)
+                    event, published = logged if logged else (None, False)
+                    found[booking_id] = ClaimResult(
+                        ClaimOutcome.ALREADY_SENT, reminder.due_at, event, published
+                    )
+                elif (
+                    reminder.state is ReminderState.CANCELLED
+                    or booking is None
+                    or not booking.is_active
+                ):
+                    found[booking_id] = ClaimResult(ClaimOutcome.CANCELLED, reminder.due_at)
+                elif reminder.due_at > now + CLAIM_EARLY_TOLERANCE:
+                    found[booking_id] = ClaimResult(ClaimOutcome.NOT_DUE, reminder.due_at)
+                else:
+                    uow.append_event(
+                        NewEvent(
+                            type=BOOKING_REMINDER_DUE,
+                            booking_id=booking.id,
+                            provider_id=booking.provider_id,
+                            customer_id=booking.customer_id,
+                            data=booking.reminder_data(),
+                            request_id=current_request_id(),
+                        )
+                    )
+                    claimed.append((booking_id, reminder.due_at))
+            if claimed:
+                await uow.reminders.mark_sent_many([b for b, _ in claimed], now=now)
+                # One commit, so one take of the event sequencer's lock for the batch.
+                written = {event.booking_id: event for event in await uow.commit()}
+                for booking_id, due_at in claimed:
+                    found[booking_id] = ClaimResult(
+                        ClaimOutcome.CLAIMED, due_at, written[booking_id], published=False
+                    )
+        return [found[booking_id] for booking_id in booking_ids]
 
     async def mark_event_published(self, cmd: commands.MarkEventPublished) -> None:
         """Record that an event reached Redis (services only; idempotent)."""
         if not cmd.actor.is_service:
             raise PermissionDenied("only a trusted service may mark events published")
-        if cmd.event_id < 1:
+        ids = [cmd.event_id, *cmd.more_event_ids] if cmd.event_id else list(cmd.more_event_ids)
+        if not ids:
             raise InvalidArgument("event_id", "must be positive")
+        if any(event_id < 1 for event_id in ids):
+            field = "event_ids" if cmd.more_event_ids else "event_id"
+            raise InvalidArgument(field, "must be positive")
+        if len(ids) > MAX_CLAIM_BATCH:
+            raise InvalidArgument("event_ids", f"must hold at most {MAX_CLAIM_BATCH} ids")
         async with self._uow() as uow:
-            await uow.events.mark_published(cmd.event_id)
+            await uow.events.mark_published_many(ids)
             await uow.commit()
 
     @staticmethod

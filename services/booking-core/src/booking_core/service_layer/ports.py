@@ -36,6 +36,9 @@ class BookingRepository(Protocol):
 
     async def get(self, booking_id: UUID, *, for_update: bool = False) -> Booking | None: ...
 
+    async def get_many(self, booking_ids: Sequence[UUID]) -> dict[UUID, Booking]:
+        """The bookings of ``booking_ids`` that exist (no locks), by id."""
+
     async def get_by_idempotency_key(self, provider_id: UUID, key: str) -> Booking | None: ...
 
     async def save(self, booking: Booking) -> None:
@@ -70,8 +73,15 @@ class ReminderRepository(Protocol):
 
     async def get(self, booking_id: UUID, *, for_update: bool = False) -> Reminder | None: ...
 
+    async def lock_many(self, booking_ids: Sequence[UUID]) -> dict[UUID, Reminder]:
+        """The reminders of ``booking_ids`` that exist, each row locked ``FOR UPDATE``
+        (in booking-id order, so overlapping callers queue instead of deadlocking)."""
+
     async def mark_sent(self, booking_id: UUID, *, now: datetime) -> None:
         """Set the reminder's state to ``sent`` at ``now``."""
+
+    async def mark_sent_many(self, booking_ids: Sequence[UUID], *, now: datetime) -> None:
+        """``mark_sent`` for each, in one statement."""
 
     async def cancel(self, booking_id: UUID) -> None:
         """Mark the booking's reminder cancelled unless it was already sent."""
@@ -102,8 +112,8 @@ class EventLog(Protocol):
     async def find(self, booking_id: UUID, event_type: str) -> tuple[LoggedEvent, bool] | None:
         """The booking's first event of ``event_type`` and whether it is published."""
 
-    async def mark_published(self, event_id: int) -> None:
-        """Record that the event reached Redis (no-op if it already had)."""
+    async def mark_published_many(self, event_ids: Sequence[int]) -> None:
+        """Record that the events reached Redis (no-op for any that already had)."""
 
 
 class SlotOccupancy(Protocol):

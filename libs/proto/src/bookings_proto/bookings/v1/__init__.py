@@ -24,6 +24,9 @@ __all__ = (
     "ClaimOutcome",
     "ClaimReminderRequest",
     "ClaimReminderResponse",
+    "ClaimRemindersRequest",
+    "ClaimRemindersResponse",
+    "ClaimedReminder",
     "CompleteMailJobRequest",
     "CompleteMailJobResponse",
     "CreateBookingRequest",
@@ -288,6 +291,12 @@ class ClaimOutcome(betterproto2.Enum):
     Not due yet (an early delivery): try again at `due_at`.
     """
 
+    NOT_FOUND = 5
+    """
+    ClaimReminders only: the booking has no reminder (ClaimReminder answers
+    NOT_FOUND instead). Nothing to send, ever.
+    """
+
     @classmethod
     def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
         return {
@@ -296,6 +305,7 @@ class ClaimOutcome(betterproto2.Enum):
             2: "CLAIM_OUTCOME_ALREADY_SENT",
             3: "CLAIM_OUTCOME_CANCELLED",
             4: "CLAIM_OUTCOME_NOT_DUE",
+            5: "CLAIM_OUTCOME_NOT_FOUND",
         }
 
     @classmethod
@@ -306,6 +316,7 @@ class ClaimOutcome(betterproto2.Enum):
             "CLAIM_OUTCOME_ALREADY_SENT": 2,
             "CLAIM_OUTCOME_CANCELLED": 3,
             "CLAIM_OUTCOME_NOT_DUE": 4,
+            "CLAIM_OUTCOME_NOT_FOUND": 5,
         }
 
 
@@ -983,6 +994,35 @@ default_message_pool.register_message(
 
 
 @dataclass(eq=False, repr=False)
+class ClaimedReminder(betterproto2.Message):
+    """
+    What ClaimReminder would have answered for one booking.
+    """
+
+    @betterproto2.staticproperty
+    @staticmethod
+    def DESCRIPTOR() -> Descriptor:
+        return BOOKINGS_V1_BOOKINGS_PROTO_DESCRIPTOR.message_types_by_name["ClaimedReminder"]
+
+    booking_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    outcome: "ClaimOutcome" = betterproto2.field(
+        2, betterproto2.TYPE_ENUM, default_factory=lambda: ClaimOutcome(0)
+    )
+
+    event: "Event | None" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, optional=True)
+
+    published: "bool" = betterproto2.field(4, betterproto2.TYPE_BOOL)
+
+    due_at: "datetime.datetime | None" = betterproto2.field(
+        5, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+    )
+
+
+default_message_pool.register_message("bookings.v1", "ClaimedReminder", ClaimedReminder)
+
+
+@dataclass(eq=False, repr=False)
 class ClaimMailDeliveryRequest(betterproto2.Message):
     @betterproto2.staticproperty
     @staticmethod
@@ -1061,6 +1101,49 @@ class ClaimReminderResponse(betterproto2.Message):
 
 
 default_message_pool.register_message("bookings.v1", "ClaimReminderResponse", ClaimReminderResponse)
+
+
+@dataclass(eq=False, repr=False)
+class ClaimRemindersRequest(betterproto2.Message):
+    """
+    Up to 500 reminders claimed in one transaction: one commit, and the event
+    sequencer's lock taken once for the whole batch rather than once a reminder.
+    """
+
+    @betterproto2.staticproperty
+    @staticmethod
+    def DESCRIPTOR() -> Descriptor:
+        return BOOKINGS_V1_BOOKINGS_PROTO_DESCRIPTOR.message_types_by_name["ClaimRemindersRequest"]
+
+    actor: "Actor | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+    booking_ids: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
+    """
+    Distinct booking ids (uuid strings), 1..500.
+    """
+
+
+default_message_pool.register_message("bookings.v1", "ClaimRemindersRequest", ClaimRemindersRequest)
+
+
+@dataclass(eq=False, repr=False)
+class ClaimRemindersResponse(betterproto2.Message):
+    @betterproto2.staticproperty
+    @staticmethod
+    def DESCRIPTOR() -> Descriptor:
+        return BOOKINGS_V1_BOOKINGS_PROTO_DESCRIPTOR.message_types_by_name["ClaimRemindersResponse"]
+
+    reminders: "list[ClaimedReminder]" = betterproto2.field(
+        1, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    One per requested booking id, in the request's order.
+    """
+
+
+default_message_pool.register_message(
+    "bookings.v1", "ClaimRemindersResponse", ClaimRemindersResponse
+)
 
 
 @dataclass(eq=False, repr=False)
@@ -2761,6 +2844,14 @@ class MarkEventPublishedRequest(betterproto2.Message):
     actor: "Actor | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
     event_id: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
+    """
+    One event id; 0 when only event_ids is given.
+    """
+
+    event_ids: "list[int]" = betterproto2.field(3, betterproto2.TYPE_INT64, repeated=True)
+    """
+    More event ids marked in the same statement (up to 500 in all).
+    """
 
 
 default_message_pool.register_message(
@@ -4119,6 +4210,32 @@ class BookingServiceStub(betterproto2_grpclib.ServiceStub):
             metadata=metadata,
         )
 
+    async def claim_reminders(
+        self,
+        message: "ClaimRemindersRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ClaimRemindersResponse":
+        """
+        ClaimReminder for up to 500 bookings at once, in one transaction (what the
+        reminder worker sends when reminders fall due together). A booking with no
+        reminder gives CLAIM_OUTCOME_NOT_FOUND in its place; the rest are claimed.
+          INVALID_ARGUMENT   no ids, more than 500, a repeated or malformed id
+          PERMISSION_DENIED  actor is not a service
+          UNAVAILABLE        the database is unreachable
+        """
+
+        return await self._unary_unary(
+            "/bookings.v1.BookingService/ClaimReminders",
+            message,
+            ClaimRemindersResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
     async def mark_event_published(
         self,
         message: "MarkEventPublishedRequest",
@@ -4128,8 +4245,10 @@ class BookingServiceStub(betterproto2_grpclib.ServiceStub):
         metadata: "MetadataLike | None" = None,
     ) -> "MarkEventPublishedResponse":
         """
-        Records that an event reached Redis, so the outbox relay does not publish
-        it again. Idempotent. Service actors only.
+        Records that an event (event_id and every one of event_ids) reached Redis,
+        so the outbox relay does not publish it again. Idempotent. Service actors
+        only.
+          INVALID_ARGUMENT   an id below 1, none at all, or more than 500
           PERMISSION_DENIED  actor is not a service
           UNAVAILABLE        the database is unreachable
         """
@@ -5287,7 +5406,7 @@ class TicketingServiceStub(betterproto2_grpclib.ServiceStub):
 from ...google import protobuf as __google__protobuf__
 
 BOOKINGS_V1_BOOKINGS_PROTO_DESCRIPTOR = default_google_proto_descriptor_pool.AddSerializedFile(
-    b'\n\x1abookings/v1/bookings.proto\x12\x0bbookings.v1\x1a\x1fgoogle/protobuf/timestamp.proto"\xdc\x01\n\x05Actor\x12!\n\x0bcustomer_id\x18\x01 \x01(\tH\x00R\ncustomerId\x12!\n\x0bprovider_id\x18\x02 \x01(\tH\x00R\nproviderId\x12\x1a\n\x07service\x18\x03 \x01(\tH\x00R\x07service\x12\x16\n\x05guest\x18\x04 \x01(\x08H\x00R\x05guest\x124\n\x15admin_organisation_id\x18\x05 \x01(\tH\x00R\x13adminOrganisationId\x12\x17\n\x07user_id\x18\n \x01(\tR\x06userIdB\n\n\x08identity"\x8b\x05\n\x07Booking\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n\x0bprovider_id\x18\x02 \x01(\tR\nproviderId\x12\x1f\n\x0bcustomer_id\x18\x03 \x01(\tR\ncustomerId\x129\n\nstart_time\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\tstartTime\x125\n\x08end_time\x18\x05 \x01(\x0b2\x1a.google.protobuf.TimestampR\x07endTime\x122\n\x06status\x18\x06 \x01(\x0e2\x1a.bookings.v1.BookingStatusR\x06status\x12\x18\n\x07version\x18\x07 \x01(\x03R\x07version\x129\n\ncreated_at\x18\x08 \x01(\x0b2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n\nupdated_at\x18\t \x01(\x0b2\x1a.google.protobuf.TimestampR\tupdatedAt\x12=\n\x0ccancelled_at\x18\n \x01(\x0b2\x1a.google.protobuf.TimestampR\x0bcancelledAt\x12(\n\rcancel_reason\x18\x0b \x01(\tH\x00R\x0ccancelReason\x88\x01\x01\x12"\n\revent_type_id\x18\x0c \x01(\tR\x0beventTypeId\x12!\n\treference\x18\r \x01(\tH\x01R\treference\x88\x01\x01\x12(\n\x05guest\x18\x0e \x01(\x0b2\x12.bookings.v1.GuestR\x05guestB\x10\n\x0e_cancel_reasonB\x0c\n\n_reference"\xb4\x01\n\x05Guest\x12\x1d\n\nfirst_name\x18\x01 \x01(\tR\tfirstName\x12\x1b\n\tlast_name\x18\x02 \x01(\tR\x08lastName\x12\x14\n\x05email\x18\x03 \x01(\tR\x05email\x12\x14\n\x05phone\x18\x04 \x01(\tR\x05phone\x12\x18\n\x07address\x18\x05 \x01(\tR\x07address\x12)\n\x10special_requests\x18\x06 \x01(\tR\x0fspecialRequests"\xaf\x01\n\x08Provider\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n\ttime_zone\x18\x03 \x01(\tR\x08timeZone\x129\n\ncreated_at\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\'\n\x0forganisation_id\x18\x05 \x01(\tR\x0eorganisationId"\x7f\n\x08Customer\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n\x05email\x18\x03 \x01(\tR\x05email\x129\n\ncreated_at\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\tcreatedAt"\x80\x02\n\x05Event\x12\x0e\n\x02id\x18\x01 \x01(\x03R\x02id\x12\x12\n\x04type\x18\x02 \x01(\tR\x04type\x12;\n\x0boccurred_at\x18\x03 \x01(\x0b2\x1a.google.protobuf.TimestampR\noccurredAt\x12\x1d\n\nbooking_id\x18\x04 \x01(\tR\tbookingId\x12\x1f\n\x0bprovider_id\x18\x05 \x01(\tR\nproviderId\x12\x1f\n\x0bcustomer_id\x18\x06 \x01(\tR\ncustomerId\x12\x1b\n\tdata_json\x18\x07 \x01(\tR\x08dataJson\x12\x18\n\x07channel\x18\x08 \x01(\tR\x07channel"\x9d\x02\n\x14CreateBookingRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1f\n\x0bprovider_id\x18\x02 \x01(\tR\nproviderId\x12\x1f\n\x0bcustomer_id\x18\x03 \x01(\tR\ncustomerId\x129\n\nstart_time\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\tstartTime\x125\n\x08end_time\x18\x05 \x01(\x0b2\x1a.google.protobuf.TimestampR\x07endTime\x12\'\n\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey"c\n\x15CreateBookingResponse\x12.\n\x07booking\x18\x01 \x01(\x0b2\x14.bookings.v1.BookingR\x07booking\x12\x1a\n\x08replayed\x18\x02 \x01(\x08R\x08replayed"\\\n\x11GetBookingRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1d\n\nbooking_id\x18\x02 \x01(\tR\tbookingId"D\n\x12GetBookingResponse\x12.\n\x07booking\x18\x01 \x01(\x0b2\x14.bookings.v1.BookingR\x07booking"\xda\x01\n\x13ListBookingsRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12)\n\x04type\x18\x02 \x01(\x0e2\x15.bookings.v1.ListTypeR\x04type\x12\x16\n\x06cursor\x18\x03 \x01(\tR\x06cursor\x12\x14\n\x05limit\x18\x04 \x01(\x05R\x05limit\x12\x1f\n\x0bcustomer_id\x18\x05 \x01(\tR\ncustomerId\x12\x1f\n\x0bprovider_id\x18\x06 \x01(\tR\nproviderId"i\n\x14ListBookingsResponse\x120\n\x08bookings\x18\x01 \x03(\x0b2\x14.bookings.v1.BookingR\x08bookings\x12\x1f\n\x0bnext_cursor\x18\x02 \x01(\tR\nnextCursor"w\n\x14CancelBookingRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1d\n\nbooking_id\x18\x02 \x01(\tR\tbookingId\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason"G\n\x15CancelBookingResponse\x12.\n\x07booking\x18\x01 \x01(\x0b2\x14.bookings.v1.BookingR\x07booking"\x9d\x01\n\x17RegisterProviderRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n\ttime_zone\x18\x03 \x01(\tR\x08timeZone\x12\'\n\x0forganisation_id\x18\x04 \x01(\tR\x0eorganisationId"M\n\x18RegisterProviderResponse\x121\n\x08provider\x18\x01 \x01(\x0b2\x15.bookings.v1.ProviderR\x08provider"m\n\x17RegisterCustomerRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n\x05email\x18\x03 \x01(\tR\x05email"g\n\x18RegisterCustomerResponse\x121\n\x08customer\x18\x01 \x01(\x0b2\x15.bookings.v1.CustomerR\x08customer\x12\x18\n\x07created\x18\x02 \x01(\x08R\x07created"\xe9\x01\n\x11ListEventsRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x19\n\x08after_id\x18\x02 \x01(\x03R\x07afterId\x12\x14\n\x05limit\x18\x03 \x01(\x05R\x05limit\x12\x1f\n\x0bcustomer_id\x18\x04 \x01(\tR\ncustomerId\x12\x1f\n\x0bprovider_id\x18\x05 \x01(\tR\nproviderId\x12\x1d\n\nall_owners\x18\x06 \x01(\x08R\tallOwners\x12\x18\n\x07channel\x18\x07 \x01(\tR\x07channel"Y\n\x12ListEventsResponse\x12*\n\x06events\x18\x01 \x03(\x0b2\x12.bookings.v1.EventR\x06events\x12\x17\n\x07head_id\x18\x02 \x01(\x03R\x06headId"_\n\x14ClaimReminderRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1d\n\nbooking_id\x18\x02 \x01(\tR\tbookingId"\xc7\x01\n\x15ClaimReminderResponse\x123\n\x07outcome\x18\x01 \x01(\x0e2\x19.bookings.v1.ClaimOutcomeR\x07outcome\x12(\n\x05event\x18\x02 \x01(\x0b2\x12.bookings.v1.EventR\x05event\x12\x1c\n\tpublished\x18\x03 \x01(\x08R\tpublished\x121\n\x06due_at\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\x05dueAt"`\n\x19MarkEventPublishedRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x19\n\x08event_id\x18\x02 \x01(\x03R\x07eventId"\x1c\n\x1aMarkEventPublishedResponse"\x90\x03\n\x15SearchBookingsRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1f\n\x0bprovider_id\x18\x02 \x01(\tR\nproviderId\x12\x17\n\x07team_id\x18\x03 \x01(\tR\x06teamId\x12"\n\revent_type_id\x18\x04 \x01(\tR\x0beventTypeId\x122\n\x06status\x18\x05 \x01(\x0e2\x1a.bookings.v1.BookingStatusR\x06status\x127\n\tfrom_time\x18\x06 \x01(\x0b2\x1a.google.protobuf.TimestampR\x08fromTime\x123\n\x07to_time\x18\x07 \x01(\x0b2\x1a.google.protobuf.TimestampR\x06toTime\x12\x1f\n\x0bguest_email\x18\x08 \x01(\tR\nguestEmail\x12\x16\n\x06cursor\x18\t \x01(\tR\x06cursor\x12\x14\n\x05limit\x18\n \x01(\x05R\x05limit"k\n\x16SearchBookingsResponse\x120\n\x08bookings\x18\x01 \x03(\x0b2\x14.bookings.v1.BookingR\x08bookings\x12\x1f\n\x0bnext_cursor\x18\x02 \x01(\tR\nnextCursor*i\n\rBookingStatus\x12\x1c\n\x1aBOOKING_STATUS_UNSPECIFIED\x12\x1c\n\x18BOOKING_STATUS_CONFIRMED\x10\x01\x12\x1c\n\x18BOOKING_STATUS_CANCELLED\x10\x02*O\n\x08ListType\x12\x17\n\x15LIST_TYPE_UNSPECIFIED\x12\x16\n\x12LIST_TYPE_UPCOMING\x10\x01\x12\x12\n\x0eLIST_TYPE_PAST\x10\x02*\x9e\x01\n\x0cClaimOutcome\x12\x1b\n\x19CLAIM_OUTCOME_UNSPECIFIED\x12\x19\n\x15CLAIM_OUTCOME_CLAIMED\x10\x01\x12\x1e\n\x1aCLAIM_OUTCOME_ALREADY_SENT\x10\x02\x12\x1b\n\x17CLAIM_OUTCOME_CANCELLED\x10\x03\x12\x19\n\x15CLAIM_OUTCOME_NOT_DUE\x10\x042\x8f\x07\n\x0eBookingService\x12V\n\rCreateBooking\x12!.bookings.v1.CreateBookingRequest\x1a".bookings.v1.CreateBookingResponse\x12M\n\nGetBooking\x12\x1e.bookings.v1.GetBookingRequest\x1a\x1f.bookings.v1.GetBookingResponse\x12S\n\x0cListBookings\x12 .bookings.v1.ListBookingsRequest\x1a!.bookings.v1.ListBookingsResponse\x12V\n\rCancelBooking\x12!.bookings.v1.CancelBookingRequest\x1a".bookings.v1.CancelBookingResponse\x12_\n\x10RegisterProvider\x12$.bookings.v1.RegisterProviderRequest\x1a%.bookings.v1.RegisterProviderResponse\x12_\n\x10RegisterCustomer\x12$.bookings.v1.RegisterCustomerRequest\x1a%.bookings.v1.RegisterCustomerResponse\x12M\n\nListEvents\x12\x1e.bookings.v1.ListEventsRequest\x1a\x1f.bookings.v1.ListEventsResponse\x12V\n\rClaimReminder\x12!.bookings.v1.ClaimReminderRequest\x1a".bookings.v1.ClaimReminderResponse\x12e\n\x12MarkEventPublished\x12&.bookings.v1.MarkEventPublishedRequest\x1a\'.bookings.v1.MarkEventPublishedResponse\x12Y\n\x0eSearchBookings\x12".bookings.v1.SearchBookingsRequest\x1a#.bookings.v1.SearchBookingsResponseb\x06proto3'
+    b'\n\x1abookings/v1/bookings.proto\x12\x0bbookings.v1\x1a\x1fgoogle/protobuf/timestamp.proto"\xdc\x01\n\x05Actor\x12!\n\x0bcustomer_id\x18\x01 \x01(\tH\x00R\ncustomerId\x12!\n\x0bprovider_id\x18\x02 \x01(\tH\x00R\nproviderId\x12\x1a\n\x07service\x18\x03 \x01(\tH\x00R\x07service\x12\x16\n\x05guest\x18\x04 \x01(\x08H\x00R\x05guest\x124\n\x15admin_organisation_id\x18\x05 \x01(\tH\x00R\x13adminOrganisationId\x12\x17\n\x07user_id\x18\n \x01(\tR\x06userIdB\n\n\x08identity"\x8b\x05\n\x07Booking\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n\x0bprovider_id\x18\x02 \x01(\tR\nproviderId\x12\x1f\n\x0bcustomer_id\x18\x03 \x01(\tR\ncustomerId\x129\n\nstart_time\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\tstartTime\x125\n\x08end_time\x18\x05 \x01(\x0b2\x1a.google.protobuf.TimestampR\x07endTime\x122\n\x06status\x18\x06 \x01(\x0e2\x1a.bookings.v1.BookingStatusR\x06status\x12\x18\n\x07version\x18\x07 \x01(\x03R\x07version\x129\n\ncreated_at\x18\x08 \x01(\x0b2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n\nupdated_at\x18\t \x01(\x0b2\x1a.google.protobuf.TimestampR\tupdatedAt\x12=\n\x0ccancelled_at\x18\n \x01(\x0b2\x1a.google.protobuf.TimestampR\x0bcancelledAt\x12(\n\rcancel_reason\x18\x0b \x01(\tH\x00R\x0ccancelReason\x88\x01\x01\x12"\n\revent_type_id\x18\x0c \x01(\tR\x0beventTypeId\x12!\n\treference\x18\r \x01(\tH\x01R\treference\x88\x01\x01\x12(\n\x05guest\x18\x0e \x01(\x0b2\x12.bookings.v1.GuestR\x05guestB\x10\n\x0e_cancel_reasonB\x0c\n\n_reference"\xb4\x01\n\x05Guest\x12\x1d\n\nfirst_name\x18\x01 \x01(\tR\tfirstName\x12\x1b\n\tlast_name\x18\x02 \x01(\tR\x08lastName\x12\x14\n\x05email\x18\x03 \x01(\tR\x05email\x12\x14\n\x05phone\x18\x04 \x01(\tR\x05phone\x12\x18\n\x07address\x18\x05 \x01(\tR\x07address\x12)\n\x10special_requests\x18\x06 \x01(\tR\x0fspecialRequests"\xaf\x01\n\x08Provider\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n\ttime_zone\x18\x03 \x01(\tR\x08timeZone\x129\n\ncreated_at\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\'\n\x0forganisation_id\x18\x05 \x01(\tR\x0eorganisationId"\x7f\n\x08Customer\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n\x05email\x18\x03 \x01(\tR\x05email\x129\n\ncreated_at\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\tcreatedAt"\x80\x02\n\x05Event\x12\x0e\n\x02id\x18\x01 \x01(\x03R\x02id\x12\x12\n\x04type\x18\x02 \x01(\tR\x04type\x12;\n\x0boccurred_at\x18\x03 \x01(\x0b2\x1a.google.protobuf.TimestampR\noccurredAt\x12\x1d\n\nbooking_id\x18\x04 \x01(\tR\tbookingId\x12\x1f\n\x0bprovider_id\x18\x05 \x01(\tR\nproviderId\x12\x1f\n\x0bcustomer_id\x18\x06 \x01(\tR\ncustomerId\x12\x1b\n\tdata_json\x18\x07 \x01(\tR\x08dataJson\x12\x18\n\x07channel\x18\x08 \x01(\tR\x07channel"\x9d\x02\n\x14CreateBookingRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1f\n\x0bprovider_id\x18\x02 \x01(\tR\nproviderId\x12\x1f\n\x0bcustomer_id\x18\x03 \x01(\tR\ncustomerId\x129\n\nstart_time\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\tstartTime\x125\n\x08end_time\x18\x05 \x01(\x0b2\x1a.google.protobuf.TimestampR\x07endTime\x12\'\n\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey"c\n\x15CreateBookingResponse\x12.\n\x07booking\x18\x01 \x01(\x0b2\x14.bookings.v1.BookingR\x07booking\x12\x1a\n\x08replayed\x18\x02 \x01(\x08R\x08replayed"\\\n\x11GetBookingRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1d\n\nbooking_id\x18\x02 \x01(\tR\tbookingId"D\n\x12GetBookingResponse\x12.\n\x07booking\x18\x01 \x01(\x0b2\x14.bookings.v1.BookingR\x07booking"\xda\x01\n\x13ListBookingsRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12)\n\x04type\x18\x02 \x01(\x0e2\x15.bookings.v1.ListTypeR\x04type\x12\x16\n\x06cursor\x18\x03 \x01(\tR\x06cursor\x12\x14\n\x05limit\x18\x04 \x01(\x05R\x05limit\x12\x1f\n\x0bcustomer_id\x18\x05 \x01(\tR\ncustomerId\x12\x1f\n\x0bprovider_id\x18\x06 \x01(\tR\nproviderId"i\n\x14ListBookingsResponse\x120\n\x08bookings\x18\x01 \x03(\x0b2\x14.bookings.v1.BookingR\x08bookings\x12\x1f\n\x0bnext_cursor\x18\x02 \x01(\tR\nnextCursor"w\n\x14CancelBookingRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1d\n\nbooking_id\x18\x02 \x01(\tR\tbookingId\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason"G\n\x15CancelBookingResponse\x12.\n\x07booking\x18\x01 \x01(\x0b2\x14.bookings.v1.BookingR\x07booking"\x9d\x01\n\x17RegisterProviderRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n\ttime_zone\x18\x03 \x01(\tR\x08timeZone\x12\'\n\x0forganisation_id\x18\x04 \x01(\tR\x0eorganisationId"M\n\x18RegisterProviderResponse\x121\n\x08provider\x18\x01 \x01(\x0b2\x15.bookings.v1.ProviderR\x08provider"m\n\x17RegisterCustomerRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n\x05email\x18\x03 \x01(\tR\x05email"g\n\x18RegisterCustomerResponse\x121\n\x08customer\x18\x01 \x01(\x0b2\x15.bookings.v1.CustomerR\x08customer\x12\x18\n\x07created\x18\x02 \x01(\x08R\x07created"\xe9\x01\n\x11ListEventsRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x19\n\x08after_id\x18\x02 \x01(\x03R\x07afterId\x12\x14\n\x05limit\x18\x03 \x01(\x05R\x05limit\x12\x1f\n\x0bcustomer_id\x18\x04 \x01(\tR\ncustomerId\x12\x1f\n\x0bprovider_id\x18\x05 \x01(\tR\nproviderId\x12\x1d\n\nall_owners\x18\x06 \x01(\x08R\tallOwners\x12\x18\n\x07channel\x18\x07 \x01(\tR\x07channel"Y\n\x12ListEventsResponse\x12*\n\x06events\x18\x01 \x03(\x0b2\x12.bookings.v1.EventR\x06events\x12\x17\n\x07head_id\x18\x02 \x01(\x03R\x06headId"_\n\x14ClaimReminderRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1d\n\nbooking_id\x18\x02 \x01(\tR\tbookingId"\xc7\x01\n\x15ClaimReminderResponse\x123\n\x07outcome\x18\x01 \x01(\x0e2\x19.bookings.v1.ClaimOutcomeR\x07outcome\x12(\n\x05event\x18\x02 \x01(\x0b2\x12.bookings.v1.EventR\x05event\x12\x1c\n\tpublished\x18\x03 \x01(\x08R\tpublished\x121\n\x06due_at\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\x05dueAt"b\n\x15ClaimRemindersRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1f\n\x0bbooking_ids\x18\x02 \x03(\tR\nbookingIds"\xe0\x01\n\x0fClaimedReminder\x12\x1d\n\nbooking_id\x18\x01 \x01(\tR\tbookingId\x123\n\x07outcome\x18\x02 \x01(\x0e2\x19.bookings.v1.ClaimOutcomeR\x07outcome\x12(\n\x05event\x18\x03 \x01(\x0b2\x12.bookings.v1.EventR\x05event\x12\x1c\n\tpublished\x18\x04 \x01(\x08R\tpublished\x121\n\x06due_at\x18\x05 \x01(\x0b2\x1a.google.protobuf.TimestampR\x05dueAt"T\n\x16ClaimRemindersResponse\x12:\n\treminders\x18\x01 \x03(\x0b2\x1c.bookings.v1.ClaimedReminderR\treminders"}\n\x19MarkEventPublishedRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x19\n\x08event_id\x18\x02 \x01(\x03R\x07eventId\x12\x1b\n\tevent_ids\x18\x03 \x03(\x03R\x08eventIds"\x1c\n\x1aMarkEventPublishedResponse"\x90\x03\n\x15SearchBookingsRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1f\n\x0bprovider_id\x18\x02 \x01(\tR\nproviderId\x12\x17\n\x07team_id\x18\x03 \x01(\tR\x06teamId\x12"\n\revent_type_id\x18\x04 \x01(\tR\x0beventTypeId\x122\n\x06status\x18\x05 \x01(\x0e2\x1a.bookings.v1.BookingStatusR\x06status\x127\n\tfrom_time\x18\x06 \x01(\x0b2\x1a.google.protobuf.TimestampR\x08fromTime\x123\n\x07to_time\x18\x07 \x01(\x0b2\x1a.google.protobuf.TimestampR\x06toTime\x12\x1f\n\x0bguest_email\x18\x08 \x01(\tR\nguestEmail\x12\x16\n\x06cursor\x18\t \x01(\tR\x06cursor\x12\x14\n\x05limit\x18\n \x01(\x05R\x05limit"k\n\x16SearchBookingsResponse\x120\n\x08bookings\x18\x01 \x03(\x0b2\x14.bookings.v1.BookingR\x08bookings\x12\x1f\n\x0bnext_cursor\x18\x02 \x01(\tR\nnextCursor*i\n\rBookingStatus\x12\x1c\n\x1aBOOKING_STATUS_UNSPECIFIED\x12\x1c\n\x18BOOKING_STATUS_CONFIRMED\x10\x01\x12\x1c\n\x18BOOKING_STATUS_CANCELLED\x10\x02*O\n\x08ListType\x12\x17\n\x15LIST_TYPE_UNSPECIFIED\x12\x16\n\x12LIST_TYPE_UPCOMING\x10\x01\x12\x12\n\x0eLIST_TYPE_PAST\x10\x02*\xbb\x01\n\x0cClaimOutcome\x12\x1b\n\x19CLAIM_OUTCOME_UNSPECIFIED\x12\x19\n\x15CLAIM_OUTCOME_CLAIMED\x10\x01\x12\x1e\n\x1aCLAIM_OUTCOME_ALREADY_SENT\x10\x02\x12\x1b\n\x17CLAIM_OUTCOME_CANCELLED\x10\x03\x12\x19\n\x15CLAIM_OUTCOME_NOT_DUE\x10\x04\x12\x1b\n\x17CLAIM_OUTCOME_NOT_FOUND\x10\x052\xea\x07\n\x0eBookingService\x12V\n\rCreateBooking\x12!.bookings.v1.CreateBookingRequest\x1a".bookings.v1.CreateBookingResponse\x12M\n\nGetBooking\x12\x1e.bookings.v1.GetBookingRequest\x1a\x1f.bookings.v1.GetBookingResponse\x12S\n\x0cListBookings\x12 .bookings.v1.ListBookingsRequest\x1a!.bookings.v1.ListBookingsResponse\x12V\n\rCancelBooking\x12!.bookings.v1.CancelBookingRequest\x1a".bookings.v1.CancelBookingResponse\x12_\n\x10RegisterProvider\x12$.bookings.v1.RegisterProviderRequest\x1a%.bookings.v1.RegisterProviderResponse\x12_\n\x10RegisterCustomer\x12$.bookings.v1.RegisterCustomerRequest\x1a%.bookings.v1.RegisterCustomerResponse\x12M\n\nListEvents\x12\x1e.bookings.v1.ListEventsRequest\x1a\x1f.bookings.v1.ListEventsResponse\x12V\n\rClaimReminder\x12!.bookings.v1.ClaimReminderRequest\x1a".bookings.v1.ClaimReminderResponse\x12Y\n\x0eClaimReminders\x12".bookings.v1.ClaimRemindersRequest\x1a#.bookings.v1.ClaimRemindersResponse\x12e\n\x12MarkEventPublished\x12&.bookings.v1.MarkEventPublishedRequest\x1a\'.bookings.v1.MarkEventPublishedResponse\x12Y\n\x0eSearchBookings\x12".bookings.v1.SearchBookingsRequest\x1a#.bookings.v1.SearchBookingsResponseb\x06proto3'
 )
 BOOKINGS_V1_EVENT_TYPES_PROTO_DESCRIPTOR = default_google_proto_descriptor_pool.AddSerializedFile(
     b'\n\x1dbookings/v1/event_types.proto\x12\x0bbookings.v1\x1a\x1abookings/v1/bookings.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto"m\n\x0bDatedWindow\x120\n\x05start\x18\x01 \x01(\x0b2\x1a.google.protobuf.TimestampR\x05start\x12,\n\x03end\x18\x02 \x01(\x0b2\x1a.google.protobuf.TimestampR\x03end"s\n\x0bWeeklyHours\x12.\n\x07weekday\x18\x01 \x01(\x0e2\x14.bookings.v1.WeekdayR\x07weekday\x12\x1b\n\tfrom_time\x18\x02 \x01(\tR\x08fromTime\x12\x17\n\x07to_time\x18\x03 \x01(\tR\x06toTime"\xcb\x05\n\rEventTypeSpec\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12 \n\x0bdescription\x18\x02 \x01(\tR\x0bdescription\x12\x1a\n\x08location\x18\x03 \x01(\tR\x08location\x12\x1b\n\ttime_zone\x18\x04 \x01(\tR\x08timeZone\x12%\n\x0eperiod_minutes\x18\x05 \x01(\x05R\rperiodMinutes\x12\x1a\n\x08capacity\x18\x06 \x01(\x05R\x08capacity\x122\n\x15buffer_before_minutes\x18\x07 \x01(\x05R\x13bufferBeforeMinutes\x120\n\x14buffer_after_minutes\x18\x08 \x01(\x05R\x12bufferAfterMinutes\x124\n\x16minimum_notice_minutes\x18\t \x01(\x05R\x14minimumNoticeMinutes\x120\n\x14booking_horizon_days\x18\n \x01(\x05R\x12bookingHorizonDays\x12=\n\rdated_windows\x18\x0b \x03(\x0b2\x18.bookings.v1.DatedWindowR\x0cdatedWindows\x12;\n\x0cweekly_hours\x18\x0c \x03(\x0b2\x18.bookings.v1.WeeklyHoursR\x0bweeklyHours\x12\'\n\x0fdate_exceptions\x18\r \x03(\tR\x0edateExceptions\x12\x1f\n\x0bcustom_slug\x18\x0e \x01(\tR\ncustomSlug\x12D\n\x1fallow_multiple_places_per_guest\x18\x0f \x01(\x08R\x1ballowMultiplePlacesPerGuest\x12.\n\x13allow_member_choice\x18\x10 \x01(\x08R\x11allowMemberChoice"\xea\x02\n\tEventType\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n\x0bprovider_id\x18\x02 \x01(\tR\nproviderId\x12\x17\n\x07team_id\x18\t \x01(\tR\x06teamId\x12\'\n\x0forganisation_id\x18\n \x01(\tR\x0eorganisationId\x12.\n\x04spec\x18\x03 \x01(\x0b2\x1a.bookings.v1.EventTypeSpecR\x04spec\x12\x12\n\x04slug\x18\x04 \x01(\tR\x04slug\x12\x16\n\x06active\x18\x05 \x01(\x08R\x06active\x12\x18\n\x07version\x18\x06 \x01(\x03R\x07version\x129\n\ncreated_at\x18\x07 \x01(\x0b2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n\nupdated_at\x18\x08 \x01(\x0b2\x1a.google.protobuf.TimestampR\tupdatedAt"\xb8\x03\n\x0fPublicEventType\x12\x12\n\x04slug\x18\x01 \x01(\tR\x04slug\x12\x1f\n\x0bcustom_slug\x18\x02 \x01(\tR\ncustomSlug\x12\x12\n\x04name\x18\x03 \x01(\tR\x04name\x12 \n\x0bdescription\x18\x04 \x01(\tR\x0bdescription\x12\x1a\n\x08location\x18\x05 \x01(\tR\x08location\x12\x1b\n\ttime_zone\x18\x06 \x01(\tR\x08timeZone\x12%\n\x0eperiod_minutes\x18\x07 \x01(\x05R\rperiodMinutes\x12\x1a\n\x08capacity\x18\x08 \x01(\x05R\x08capacity\x124\n\x16minimum_notice_minutes\x18\t \x01(\x05R\x14minimumNoticeMinutes\x120\n\x14booking_horizon_days\x18\n \x01(\x05R\x12bookingHorizonDays\x12#\n\rprovider_name\x18\x0b \x01(\tR\x0cproviderName\x121\n\x07members\x18\x0c \x03(\x0b2\x17.bookings.v1.TeamMemberR\x07members"A\n\nTeamMember\x12\x1f\n\x0bprovider_id\x18\x01 \x01(\tR\nproviderId\x12\x12\n\x04name\x18\x02 \x01(\tR\x04name"\xa0\x01\n\x04Slot\x120\n\x05start\x18\x01 \x01(\x0b2\x1a.google.protobuf.TimestampR\x05start\x12,\n\x03end\x18\x02 \x01(\x0b2\x1a.google.protobuf.TimestampR\x03end\x12\x1a\n\x08capacity\x18\x03 \x01(\x05R\x08capacity\x12\x1c\n\tremaining\x18\x04 \x01(\x05R\tremaining"\xac\x01\n\x16CreateEventTypeRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1f\n\x0bprovider_id\x18\x02 \x01(\tR\nproviderId\x12.\n\x04spec\x18\x03 \x01(\x0b2\x1a.bookings.v1.EventTypeSpecR\x04spec\x12\x17\n\x07team_id\x18\x04 \x01(\tR\x06teamId"J\n\x11EventTypeResponse\x125\n\nevent_type\x18\x01 \x01(\x0b2\x16.bookings.v1.EventTypeR\teventType"c\n\x13GetEventTypeRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12"\n\revent_type_id\x18\x02 \x01(\tR\x0beventTypeId"\xa9\x01\n\x15ListEventTypesRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1f\n\x0bprovider_id\x18\x02 \x01(\tR\nproviderId\x12\x17\n\x07team_id\x18\x05 \x01(\tR\x06teamId\x12\x16\n\x06cursor\x18\x03 \x01(\tR\x06cursor\x12\x14\n\x05limit\x18\x04 \x01(\x05R\x05limit"r\n\x16ListEventTypesResponse\x127\n\x0bevent_types\x18\x01 \x03(\x0b2\x16.bookings.v1.EventTypeR\neventTypes\x12\x1f\n\x0bnext_cursor\x18\x02 \x01(\tR\nnextCursor"\xd3\x01\n\x16UpdateEventTypeRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12"\n\revent_type_id\x18\x02 \x01(\tR\x0beventTypeId\x12.\n\x04spec\x18\x03 \x01(\x0b2\x1a.bookings.v1.EventTypeSpecR\x04spec\x12;\n\x0bupdate_mask\x18\x04 \x01(\x0b2\x1a.google.protobuf.FieldMaskR\nupdateMask"\x81\x01\n\x19SetEventTypeActiveRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12"\n\revent_type_id\x18\x02 \x01(\tR\x0beventTypeId\x12\x16\n\x06active\x18\x03 \x01(\x08R\x06active"Y\n\x19GetPublicEventTypeRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x12\n\x04slug\x18\x02 \x01(\tR\x04slug"Y\n\x1aGetPublicEventTypeResponse\x12;\n\nevent_type\x18\x01 \x01(\x0b2\x1c.bookings.v1.PublicEventTypeR\teventType"\xdb\x01\n\x10ListSlotsRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x12\n\x04slug\x18\x02 \x01(\tR\x04slug\x127\n\tfrom_time\x18\x03 \x01(\x0b2\x1a.google.protobuf.TimestampR\x08fromTime\x123\n\x07to_time\x18\x04 \x01(\x0b2\x1a.google.protobuf.TimestampR\x06toTime\x12\x1b\n\tmember_id\x18\x05 \x01(\tR\x08memberId"y\n\x11ListSlotsResponse\x12\'\n\x05slots\x18\x01 \x03(\x0b2\x11.bookings.v1.SlotR\x05slots\x12;\n\nevent_type\x18\x02 \x01(\x0b2\x1c.bookings.v1.PublicEventTypeR\teventType"\xfa\x01\n\x0fBookSlotRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x12\n\x04slug\x18\x02 \x01(\tR\x04slug\x129\n\nslot_start\x18\x03 \x01(\x0b2\x1a.google.protobuf.TimestampR\tslotStart\x12(\n\x05guest\x18\x04 \x01(\x0b2\x12.bookings.v1.GuestR\x05guest\x12\'\n\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\x12\x1b\n\tmember_id\x18\x06 \x01(\tR\x08memberId"\xbe\x01\n\x10BookSlotResponse\x12.\n\x07booking\x18\x01 \x01(\x0b2\x14.bookings.v1.BookingR\x07booking\x12!\n\x0cmanage_token\x18\x02 \x01(\tR\x0bmanageToken\x12\x1a\n\x08replayed\x18\x03 \x01(\x08R\x08replayed\x12;\n\nevent_type\x18\x04 \x01(\x0b2\x1c.bookings.v1.PublicEventTypeR\teventType"\x83\x01\n\x16GetGuestBookingRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1c\n\treference\x18\x02 \x01(\tR\treference\x12!\n\x0cmanage_token\x18\x03 \x01(\tR\x0bmanageToken"\x9e\x01\n\x19CancelGuestBookingRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1c\n\treference\x18\x02 \x01(\tR\treference\x12!\n\x0cmanage_token\x18\x03 \x01(\tR\x0bmanageToken\x12\x16\n\x06reason\x18\x04 \x01(\tR\x06reason"\x83\x01\n\x14GuestBookingResponse\x12.\n\x07booking\x18\x01 \x01(\x0b2\x14.bookings.v1.BookingR\x07booking\x12;\n\nevent_type\x18\x02 \x01(\x0b2\x1c.bookings.v1.PublicEventTypeR\teventType"`\n\x15GetManageTokenRequest\x12(\n\x05actor\x18\x01 \x01(\x0b2\x12.bookings.v1.ActorR\x05actor\x12\x1d\n\nbooking_id\x18\x02 \x01(\tR\tbookingId"Y\n\x16GetManageTokenResponse\x12\x1c\n\treference\x18\x01 \x01(\tR\treference\x12!\n\x0cmanage_token\x18\x02 \x01(\tR\x0bmanageToken*\xb4\x01\n\x07Weekday\x12\x15\n\x13WEEKDAY_UNSPECIFIED\x12\x12\n\x0eWEEKDAY_MONDAY\x10\x01\x12\x13\n\x0fWEEKDAY_TUESDAY\x10\x02\x12\x15\n\x11WEEKDAY_WEDNESDAY\x10\x03\x12\x14\n\x10WEEKDAY_THURSDAY\x10\x04\x12\x12\n\x0eWEEKDAY_FRIDAY\x10\x05\x12\x14\n\x10WEEKDAY_SATURDAY\x10\x06\x12\x12\n\x0eWEEKDAY_SUNDAY\x10\x072\xe0\x07\n\x10EventTypeService\x12V\n\x0fCreateEventType\x12#.bookings.v1.CreateEventTypeRequest\x1a\x1e.bookings.v1.EventTypeResponse\x12P\n\x0cGetEventType\x12 .bookings.v1.GetEventTypeRequest\x1a\x1e.bookings.v1.EventTypeResponse\x12Y\n\x0eListEventTypes\x12".bookings.v1.ListEventTypesRequest\x1a#.bookings.v1.ListEventTypesResponse\x12V\n\x0fUpdateEventType\x12#.bookings.v1.UpdateEventTypeRequest\x1a\x1e.bookings.v1.EventTypeResponse\x12\\\n\x12SetEventTypeActive\x12&.bookings.v1.SetEventTypeActiveRequest\x1a\x1e.bookings.v1.EventTypeResponse\x12e\n\x12GetPublicEventType\x12&.bookings.v1.GetPublicEventTypeRequest\x1a\'.bookings.v1.GetPublicEventTypeResponse\x12J\n\tListSlots\x12\x1d.bookings.v1.ListSlotsRequest\x1a\x1e.bookings.v1.ListSlotsResponse\x12G\n\x08BookSlot\x12\x1c.bookings.v1.BookSlotRequest\x1a\x1d.bookings.v1.BookSlotResponse\x12Y\n\x0fGetGuestBooking\x12#.bookings.v1.GetGuestBookingRequest\x1a!.bookings.v1.GuestBookingResponse\x12_\n\x12CancelGuestBooking\x12&.bookings.v1.CancelGuestBookingRequest\x1a!.bookings.v1.GuestBookingResponse\x12Y\n\x0eGetManageToken\x12".bookings.v1.GetManageTokenRequest\x1a#.bookings.v1.GetManageTokenResponseb\x06proto3'
@@ -5417,12 +5536,26 @@ class BookingServiceBase(betterproto2_grpclib.ServiceBase):
 
         raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
 
+    async def claim_reminders(self, message: "ClaimRemindersRequest") -> "ClaimRemindersResponse":
+        """
+        ClaimReminder for up to 500 bookings at once, in one transaction (what the
+        reminder worker sends when reminders fall due together). A booking with no
+        reminder gives CLAIM_OUTCOME_NOT_FOUND in its place; the rest are claimed.
+          INVALID_ARGUMENT   no ids, more than 500, a repeated or malformed id
+          PERMISSION_DENIED  actor is not a service
+          UNAVAILABLE        the database is unreachable
+        """
+
+        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
+
     async def mark_event_published(
         self, message: "MarkEventPublishedRequest"
     ) -> "MarkEventPublishedResponse":
         """
-        Records that an event reached Redis, so the outbox relay does not publish
-        it again. Idempotent. Service actors only.
+        Records that an event (event_id and every one of event_ids) reached Redis,
+        so the outbox relay does not publish it again. Idempotent. Service actors
+        only.
+          INVALID_ARGUMENT   an id below 1, none at all, or more than 500
           PERMISSION_DENIED  actor is not a service
           UNAVAILABLE        the database is unreachable
         """
@@ -5502,6 +5635,14 @@ class BookingServiceBase(betterproto2_grpclib.ServiceBase):
         response = await self.claim_reminder(request)
         await stream.send_message(response)
 
+    async def __rpc_claim_reminders(
+        self, stream: "grpclib.server.Stream[ClaimRemindersRequest, ClaimRemindersResponse]"
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        response = await self.claim_reminders(request)
+        await stream.send_message(response)
+
     async def __rpc_mark_event_published(
         self, stream: "grpclib.server.Stream[MarkEventPublishedRequest, MarkEventPublishedResponse]"
     ) -> None:
@@ -5567,6 +5708,12 @@ class BookingServiceBase(betterproto2_grpclib.ServiceBase):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 ClaimReminderRequest,
                 ClaimReminderResponse,
+            ),
+            "/bookings.v1.BookingService/ClaimReminders": grpclib.const.Handler(
+                self.__rpc_claim_reminders,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                ClaimRemindersRequest,
+                ClaimRemindersResponse,
             ),
             "/bookings.v1.BookingService/MarkEventPublished": grpclib.const.Handler(
                 self.__rpc_mark_event_published,
