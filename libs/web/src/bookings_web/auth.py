@@ -270,6 +270,44 @@ def bearer_token(request: web.Request, *, allow_query_token: bool = False) -> st
     raise AuthenticationFailed("missing bearer token")
 
 
+class VerifiedTokens:
+    """The principals of tokens verified lately, so a client's next request with the
+    same token skips the signature check (HMAC or EdDSA/RSA, most of what
+    authentication costs).
+
+    Keyed by the exact compact token, so nothing unverified can hit. An entry is
+    used until the token's ``exp`` (plus the leeway) and for at most ``max_age``
+    seconds (a key withdrawn from the JWKS stops working within that time); at
+    most ``size`` entries, least recently used dropped first. Tokens without a
+    numeric ``exp`` are never kept.
+    """
+
+    def __init__(self, *, leeway_seconds: float, max_age: float = 60.0, size: int = 4096) -> None:
+        self._leeway = leeway_seconds
+        self._max_age = max_age
+        self._size = size
+        self._entries: dict[str, tuple[Principal, float]] = {}
+
+    def get(self, token: str) -> Principal | None:
+        entry = self._entries.pop(token, None)
+        if entry is None:
+            return None
+        principal, until = entry
+        if time.time() >= until:
+            return None
+        self._entries[token] = entry  # now the most recently used
+        return principal
+
+    def put(self, token: str, principal: Principal) -> None:
+        if principal.expires_at is None:
+            return
+        until = min(principal.expires_at + self._leeway, time.time() + self._max_age)
+        self._entries.pop(token, None)
+        self._entries[token] = (principal, until)
+        while len(self._entries) > self._size:
+            del self._entries[next(iter(self._entries))]
+
+
 def authentication_middleware(
     settings: JwtSettings,
     *,
@@ -320,6 +358,8 @@ def authentication_middleware(
         else None
     )
 
+    verified = VerifiedTokens(leeway_seconds=settings.leeway_seconds)
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if (
@@ -330,7 +370,12 @@ def authentication_middleware(
         ):
             return await handler(request)
         try:
-            request[PRINCIPAL_KEY] = principal_from_claims(await verified_claims(request))
+            token = bearer_token(request, allow_query_token=allow_query_token)
+            principal = verified.get(token)
+            if principal is None:
+                principal = principal_from_claims(await verified_claims(request))
+                verified.put(token, principal)
+            request[PRINCIPAL_KEY] = principal
         except AuthenticationFailed:
             if failure_limiter is not None:
                 address = client_ip(request, trusted_proxies)
