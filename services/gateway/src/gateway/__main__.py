@@ -8,6 +8,7 @@ booking-core channel).
 from __future__ import annotations
 
 from bookings_common.logging import configure_logging, get_logger
+from bookings_common.runtime import tune_gc
 from bookings_common.tracing import configure_tracing
 from bookings_web.serve import serve
 
@@ -26,8 +27,10 @@ def main() -> None:
         appEnv=settings.app_env,
         devTokens=settings.development,
     )
+    app = create_app(settings)
+    tune_gc()
     serve(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
