@@ -3,6 +3,7 @@ opened lazily on the worker's event loop and closed when the worker shuts down."
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from bookings_common.events import CHANNEL, EventEnvelope
@@ -40,8 +41,9 @@ class CoreClient:
         self.marks: Coalescer[int, None] = Coalescer(self._mark_batch, MAX_BATCH)
 
     async def claim(self, booking_id: str) -> pb.ClaimReminderResponse:
-        """What ``ClaimReminder`` answers; raises ``GRPCError(NOT_FOUND)`` as it does."""
-        claimed = await self.claims(booking_id)
+        """What ``ClaimReminder`` answers; raises ``GRPCError(NOT_FOUND)`` as it does, and
+        ``ValueError`` for an id that is no uuid (before it can spoil a shared batch)."""
+        claimed = await self.claims(str(uuid.UUID(booking_id)))
         if claimed.outcome == pb.ClaimOutcome.NOT_FOUND:
             raise GRPCError(Status.NOT_FOUND, "the booking has no reminder")
         return pb.ClaimReminderResponse(
