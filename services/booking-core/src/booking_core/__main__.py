@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uvloop
 from bookings_common.logging import configure_logging
-from bookings_common.runtime import tune_gc
+from bookings_common.runtime import tune_runtime
 from bookings_common.tracing import configure_tracing
 
 from .bootstrap import serve
@@ -15,7 +15,7 @@ def main() -> None:
     settings = load_settings()
     configure_logging("booking-core", settings.log_level)
     configure_tracing("booking-core")
-    tune_gc()  # the modules are loaded; what serve() builds is short work
+    tune_runtime()  # the modules are loaded; what serve() builds is short work
     uvloop.run(serve(settings))
 
 

@@ -8,7 +8,7 @@ booking-core channel).
 from __future__ import annotations
 
 from bookings_common.logging import configure_logging, get_logger
-from bookings_common.runtime import tune_gc
+from bookings_common.runtime import tune_runtime
 from bookings_common.tracing import configure_tracing
 from bookings_web.serve import serve
 
@@ -28,7 +28,7 @@ def main() -> None:
         devTokens=settings.development,
     )
     app = create_app(settings)
-    tune_gc()
+    tune_runtime()
     serve(
         app,
         host=settings.host,

@@ -9,7 +9,7 @@ booking-core channel.
 from __future__ import annotations
 
 from bookings_common.logging import configure_logging, get_logger
-from bookings_common.runtime import tune_gc
+from bookings_common.runtime import tune_runtime
 from bookings_common.tracing import configure_tracing
 from bookings_web.serve import serve
 
@@ -28,7 +28,7 @@ def main() -> None:
         maxConnectionsPerUser=settings.max_connections_per_user,
     )
     app = create_app(settings)
-    tune_gc()
+    tune_runtime()
     serve(
         app,
         host=settings.host,
