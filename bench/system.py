@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -156,6 +157,9 @@ class Bench:
             raise RuntimeError(f"load generator failed ({mode})")
         for profiler in profilers:
             await profiler.wait()
+        # What the requests set going (the outbox, mail, reminders) is theirs too, and
+        # must not run into the next workload.
+        await self.settle()
         after = self.cpu(monolith_pid)
         result: dict[str, Any] = json.loads(results.read_text())
         # CPU milliseconds per request, warm-up included, by process.
@@ -163,8 +167,28 @@ class Bench:
             name: (after[name] - before[name]) * 1000 / max(1, result["total_requests"])
             for name in before
         }
+        if monolith_pid is not None:  # the system idles meanwhile: not the monolith's
+            result["cpu_ms"]["others"] = -1.0
         print(f"  {mode} x{len(workers)}: {summary(result)}", flush=True)
         return result
+
+    async def settle(self, *, idle_share: float = 0.1, within: float = 60.0) -> None:
+        """Wait until the system and PostgreSQL use less than ``idle_share`` of one core
+        over half a second (at most ``within`` seconds)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+
+        def busy() -> float:
+            cpu = self.cpu()
+            return cpu["booking-core"] + cpu["gateway"] + cpu["others"] + cpu["PostgreSQL"]
+
+        last = busy()
+        while loop.time() < deadline:
+            await asyncio.sleep(0.5)
+            now = busy()
+            if now - last < 0.5 * idle_share:
+                return
+            last = now
 
     async def profile(self, name: str) -> list[asyncio.subprocess.Process]:
         """With ``--profile DIR``: py-spy samples booking-core and the gateway for the
@@ -193,20 +217,26 @@ class Bench:
 
     def cpu(self, monolith_pid: int | None = None) -> dict[str, float]:
         """CPU seconds so far of booking-core, the gateway (or, with ``monolith_pid``,
-        the monolith baseline in their place), every PostgreSQL process and this
-        script's finished children (the load generators)."""
+        the monolith baseline in their place), every PostgreSQL process, this
+        script's finished children (the load generators) and the rest of the system
+        (notifiers, workers, the mail sink, Redis)."""
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        core, gateway = (
+            cpu_seconds(self.system.pid("core")),
+            cpu_seconds(self.system.pid("gateway")),
+        )
+        whole = tree_cpu_seconds(self.system.process.pid) + redis_cpu_seconds(
+            self.system.env["REDIS_URL"]
+        )
         if monolith_pid is not None:
             servers = {"booking-core": cpu_seconds(monolith_pid), "gateway": 0.0}
         else:
-            servers = {
-                "booking-core": cpu_seconds(self.system.pid("core")),
-                "gateway": cpu_seconds(self.system.pid("gateway")),
-            }
+            servers = {"booking-core": core, "gateway": gateway}
         return {
             **servers,
             "PostgreSQL": postgres_cpu_seconds(self.database_url.rsplit("/", 1)[1]),
             "load generator": children.ru_utime + children.ru_stime,
+            "others": whole - core - gateway,
         }
 
     async def pgbench(self) -> dict[str, Any]:
@@ -315,6 +345,40 @@ def postgres_cpu_seconds(database: str) -> float:
     return total
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid`` and every live process descended from it."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            total += cpu_seconds(current)
+        except OSError:
+            continue
+        todo.extend(children.get(current, ()))
+    return total
+
+
+def redis_cpu_seconds(redis_url: str) -> float:
+    """CPU seconds of the redis-server listening on ``redis_url``'s port (0 if not found)."""
+    # redis-server retitles itself "redis-server <host>:<port>".
+    port = redis_url.rsplit(":", 1)[1].split("/")[0]
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            title = cmdline.read_bytes().split(b"\0")[0].decode(errors="replace").split()
+            if title[:1] == ["redis-server"] and title[-1].endswith(f":{port}"):
+                return cpu_seconds(int(cmdline.parent.name))
+        except (OSError, ValueError):
+            continue
+    return 0.0
+
+
 def summary(result: dict[str, Any]) -> str:
     if "rps" not in result:
         return json.dumps(result["statuses"])
@@ -370,13 +434,7 @@ async def measure_system(args: Any, workdir: Path) -> dict[str, Any]:
         bench = Bench(system, database_url, workdir, args)
         try:
             figures: dict[str, Any] = {"versions": await versions(database_url, redis_url)}
-            # Before anything is measured: new tables past autovacuum's first
-            # analyses, pools full, every code path run.
-            print("warming the system up", flush=True)
-            await bench.load("create-http", await bench.workers(16), duration=args.warmup)
-            print("creates through the gateway", flush=True)
-            first = await bench.workers(16)
-            figures["create_http_16"] = await bench.load("create-http", first)
+            first = await main_workloads(bench, args, figures)
             figures["create_http_64"] = await bench.load("create-http", await bench.workers(64))
             print("creates straight to booking-core (gRPC)", flush=True)
             for clients in (16, 64):
@@ -386,11 +444,8 @@ async def measure_system(args: Any, workdir: Path) -> dict[str, Any]:
             print("pgbench: booking-core's per-booking SQL", flush=True)
             figures["pgbench"] = await bench.pgbench()
             print("reads", flush=True)
-            # The first create run's clients read back what they booked.
-            created = figures["create_http_16"]["created"]
-            readers = [{**w, "ids": created[str(i)]} for i, w in enumerate(first)]
-            figures["get_http_16"] = await bench.load("get-http", readers)
-            figures["list_http_16"] = await bench.load("list-http", first)
+            readers = readers_of(first, figures["create_http_16"])
+            await read_workloads(bench, readers, figures)
             print("the monolith baseline: one process, the same JWT, schema and SQL", flush=True)
             monolith = await bench.monolith(await bench.workers(16), readers)
             figures["monolith_16"] = monolith["create-http"]
@@ -398,6 +453,77 @@ async def measure_system(args: Any, workdir: Path) -> dict[str, Any]:
             figures["monolith_list_16"] = monolith["list-http"]
             print(f"contention: one slot, {CONTENDERS} creates at once", flush=True)
             figures["contention"] = await bench.contention()
+        finally:
+            await bench.close()
+    return figures
+
+
+async def main_workloads(bench: Bench, args: Any, figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """Warm the system up, then creates through the gateway at 16 clients into
+    ``figures["create_http_16"]``; return those 16 clients."""
+    # Before anything is measured: new tables past autovacuum's first analyses,
+    # pools full, every code path run.
+    print("warming the system up", flush=True)
+    await bench.load("create-http", await bench.workers(16), duration=args.warmup)
+    print("creates through the gateway", flush=True)
+    first = await bench.workers(16)
+    figures["create_http_16"] = await bench.load("create-http", first)
+    return first
+
+
+def readers_of(clients: list[dict[str, Any]], created: dict[str, Any]) -> list[dict[str, Any]]:
+    """The clients of a create run, each to read back what it booked."""
+    return [{**c, "ids": created["created"][str(i)]} for i, c in enumerate(clients)]
+
+
+async def read_workloads(
+    bench: Bench, readers: list[dict[str, Any]], figures: dict[str, Any]
+) -> None:
+    figures["get_http_16"] = await bench.load("get-http", readers)
+    figures["list_http_16"] = await bench.load("list-http", readers)
+
+
+# What "before" means in the before/after table: main as it stood when the
+# performance work of issue 18 began (2026-12-02).
+BEFORE_DEFAULT = "4f12546"
+BEFORE_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bookings-bench"
+
+
+def checkout(rev: str) -> tuple[str, Path]:
+    """``rev`` of this repository as a tree of its own with its own ``.venv``, installed
+    by its own ``make install`` from its own lock; kept under ``BEFORE_CACHE`` for the
+    next run. Returns (short commit id, tree)."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    tree = BEFORE_CACHE / commit
+    if not (tree / ".venv" / ".installed").exists():
+        shutil.rmtree(tree, ignore_errors=True)
+        tree.mkdir(parents=True)
+        print(f"checking out {commit[:7]} into {tree} and installing it", flush=True)
+        archive = subprocess.run(
+            ["git", "archive", commit], cwd=ROOT, capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+        subprocess.run(["make", "--no-print-directory", "install"], cwd=tree, check=True)
+    return commit[:7], tree
+
+
+async def measure_before(args: Any, workdir: Path, tree: Path) -> dict[str, Any]:
+    """The same warm-up, creates and reads against an older revision's system."""
+    before_dir = workdir / "before"
+    before_dir.mkdir()
+    async with running_system(before_dir, tree, **SYSTEM_ENV) as system:
+        bench = Bench(system, system.env["DATABASE_URL"], before_dir, args)
+        try:
+            figures: dict[str, Any] = {}
+            first = await main_workloads(bench, args, figures)
+            print("reads", flush=True)
+            await read_workloads(bench, readers_of(first, figures["create_http_16"]), figures)
         finally:
             await bench.close()
     return figures
@@ -421,8 +547,14 @@ def row(name: str, clients: int, figures: dict[str, Any]) -> str:
     return (
         f"| {name} | {clients} | {figures['rps']:.0f} | {figures['p50']:.1f} "
         f"| {figures['p99']:.1f} | {figures['errors']} | {cpu['booking-core']:.2f} "
-        f"| {cpu['gateway']:.2f} | {postgres} | {cpu['load generator']:.2f} |"
+        f"| {cpu['gateway']:.2f} | {postgres} | {cpu['load generator']:.2f} "
+        f"| {_others(cpu)} |"
     )
+
+
+def _others(cpu: dict[str, float]) -> str:
+    """The rest of the system's CPU per request: n/a for the monolith (not part of it)."""
+    return f"{cpu['others']:.2f}" if cpu.get("others", -1.0) >= 0 else "n/a"
 
 
 def _cpu_total(figures: dict[str, Any]) -> float:
@@ -432,8 +564,8 @@ def _cpu_total(figures: dict[str, Any]) -> float:
 
 TABLE_HEAD = [
     "| workload | clients | req/s | p50 ms | p99 ms | errors | CPU ms/request: booking-core "
-    "| gateway | PostgreSQL | load generator |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| gateway | PostgreSQL | load generator | the rest of the system |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
 ]
 
 
@@ -514,7 +646,10 @@ def report(figures: dict[str, Any], extra: dict[str, str], args: Any) -> str:
         f"at 16 clients, {figures['create_grpc_64']['rps']:.0f} → "
         f"{figures['create_http_64']['rps']:.0f} at 64.",
         "- CPU per request is each process's CPU time over the run (warm-up included) "
-        "divided by the requests it served: on two cores, what the figures above cost.",
+        "divided by the requests it served: on two cores, what the figures above cost. "
+        "The rest of the system is the notifiers, the reminder, mail and payment workers, "
+        "the mail sink and Redis: every booking is announced on Redis and sent to its "
+        "customer as an email with an invitation.",
         "- pgbench replays, as prepared statements, exactly what `bench/pgbench.py` recorded "
         "booking-core's own create path sending to PostgreSQL for one booking, with a fresh "
         "booking, slot and provider per transaction:",
@@ -557,12 +692,66 @@ def report(figures: dict[str, Any], extra: dict[str, str], args: Any) -> str:
         f" | {contention['all_answered_ms']:.0f} ms |",
         "",
     ]
+    if "before" in figures:
+        lines += before_after(figures["before"], figures)
     for title, text in extra.items():
         lines += [f"## {title}", "", text, ""]
     profile = kept_profile_section()
     if profile:
         lines += [profile, ""]
     return "\n".join(lines)
+
+
+def before_after(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The before/after section: the same workloads against ``before["revision"]``'s
+    system and this one's, in this run."""
+    revision = before["revision"]
+
+    def cpu(figures: dict[str, Any], name: str) -> str:
+        value = figures["cpu_ms"].get(name, -1.0)
+        return f"{value:.2f}" if value >= 0 else "n/a"
+
+    def ratio(a: float, b: float) -> str:
+        return f"{b / a:.2f}" if a > 0 else "n/a"
+
+    lines = [
+        f"## Before (`{revision}`) and after, in this run",
+        "",
+        f"`--before {revision}`: that revision's own tree and lock, started by its own "
+        "`make dev` against a fresh database, driven by the same load generator with the "
+        "same warm-up, clients and duration, just before the tables above were measured.",
+        "",
+        f"| workload | figure | before (`{revision}`) | after | after ÷ before |",
+        "|---|---|---|---|---|",
+    ]
+    for key, name in (
+        ("create_http_16", "`POST /bookings`, 16 clients"),
+        ("get_http_16", "`GET /bookings/{id}`, 16 clients"),
+        ("list_http_16", "a page of 20, 16 clients"),
+    ):
+        b, a = before[key], after[key]
+        lines += [
+            f"| {name} | req/s | {b['rps']:.0f} | {a['rps']:.0f} | {ratio(b['rps'], a['rps'])} |",
+            f"| | p50 / p99 ms | {b['p50']:.1f} / {b['p99']:.1f} | {a['p50']:.1f} / "
+            f"{a['p99']:.1f} | |",
+            *(
+                f"| | CPU ms/request: {proc} | {cpu(b, proc)} | {cpu(a, proc)} | "
+                f"{ratio(b['cpu_ms'][proc], a['cpu_ms'][proc])} |"
+                for proc in ("booking-core", "gateway", "PostgreSQL", "others")
+            ),
+            f"| | CPU ms/request: booking-core + gateway + PostgreSQL | {_cpu_total(b):.2f} "
+            f"| {_cpu_total(a):.2f} | {ratio(_cpu_total(b), _cpu_total(a))} |",
+        ]
+    create_ratio = _cpu_total(after["create_http_16"]) / _cpu_total(before["create_http_16"])
+    lines += [
+        "",
+        f"ratio cpu-per-create after/before: {create_ratio:.2f}",
+        "",
+        "- Target: at most 0.50. `others` is the rest of the system (notifiers, workers, "
+        "the mail sink, Redis); the target counts booking-core, the gateway and PostgreSQL.",
+        "",
+    ]
+    return lines
 
 
 def main() -> None:
@@ -579,12 +768,27 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, help="py-spy booking-core and the gateway into this directory"
     )
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        default=os.environ.get("BENCH_BEFORE", BEFORE_DEFAULT),
+        help="also measure this revision's system in the same run, for the before/after "
+        f"table ('' for none; default {BEFORE_DEFAULT}, the code issue 18 started from)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.warmup, args.duration = 2.0, 5.0
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
+        before: dict[str, Any] | None = None
+        if args.before:
+            revision, tree = checkout(args.before)
+            print(f"before: {revision}", flush=True)
+            before = {"revision": revision, **asyncio.run(measure_before(args, workdir, tree))}
+            print("after: this checkout", flush=True)
         figures = asyncio.run(measure_system(args, workdir))
+        if before is not None:
+            figures["before"] = before
         extra: dict[str, str] = {}
         if not (args.quick or args.system_only):
             extra["Reminders (`bench/reminders.py`)"] = other_benchmark("reminders.py", [], workdir)

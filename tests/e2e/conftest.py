@@ -7,18 +7,22 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from tests.integration.conftest import fresh_database
-from tests.integration.harness import DevSystem, RedisProcess, dev_system
+from tests.integration.harness import ROOT, DevSystem, RedisProcess, dev_system
 
 
 @contextlib.asynccontextmanager
-async def running_system(workdir: Path, **settings: str) -> AsyncIterator[DevSystem]:
-    """``make dev`` on free ports, against a fresh database and a private Redis."""
+async def running_system(
+    workdir: Path, root: Path = ROOT, /, **settings: str
+) -> AsyncIterator[DevSystem]:
+    """``make dev`` in ``root`` (this checkout, or one of another revision) on free ports,
+    against a fresh database and a private Redis."""
     redis = RedisProcess(workdir)
     redis.start()
     try:
         async with (
-            fresh_database() as database_url,
-            dev_system(workdir, database_url, redis.url, **settings) as system,
+            # Another revision's make dev migrates it with that revision's migrations.
+            fresh_database(migrated=root == ROOT) as database_url,
+            dev_system(workdir, database_url, redis.url, root, **settings) as system,
         ):
             yield system
     finally:

@@ -516,6 +516,8 @@ class DevSystem:
     exports: dict[str, str] = field(default_factory=dict)
     # The settings it was started with (secrets, URLs, ports).
     env: dict[str, str] = field(default_factory=dict)
+    # The workers' metrics ports that answer once they run (the Procfile's workers).
+    metrics_ports: tuple[str, ...] = ("worker-metrics", "mail-metrics", "payment-metrics")
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -561,7 +563,7 @@ class DevSystem:
                     return False
                 # A worker's metrics endpoint answers once a worker process has booted
                 # (whatever LOG_LEVEL says).
-                for name in ("worker-metrics", "mail-metrics", "payment-metrics"):
+                for name in self.metrics_ports:
                     with contextlib.suppress(aiohttp.ClientError):
                         async with session.get(self.url(name) + "/metrics") as response:
                             if response.status == 200:
@@ -575,10 +577,11 @@ class DevSystem:
 
 @contextlib.asynccontextmanager
 async def dev_system(
-    workdir: Path, database_url: str, redis_url: str, **extra_env: str
+    workdir: Path, database_url: str, redis_url: str, root: Path = ROOT, /, **extra_env: str
 ) -> AsyncIterator[DevSystem]:
-    """Run ``make dev`` on free ports against ``database_url`` and ``redis_url`` with the
-    test secrets, in its own process group; yield once everything is ready; stop it
+    """Run ``make dev`` in ``root`` (this checkout; ``bench/system.py --before`` passes an
+    older one) on free ports against ``database_url`` and ``redis_url`` with the test
+    secrets, in its own process group; yield once everything is ready; stop it
     (SIGTERM, then SIGKILL after 15 s) on the way out unless the caller did."""
     names = (
         "grpc",
@@ -623,17 +626,26 @@ async def dev_system(
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
             ["make", "--no-print-directory", "dev"],
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, like a terminal's job
         )
+    procfile = (root / "Procfile").read_text()
+    workers = {
+        "worker": "worker-metrics",
+        "mail-worker": "mail-metrics",
+        "payments": "payment-metrics",
+    }
     system = DevSystem(
         process,
         log_path,
         ports,
         env={k: v for k, v in env.items() if k not in os.environ or os.environ[k] != v},
+        metrics_ports=tuple(
+            port for name, port in workers.items() if re.search(rf"^{name}:", procfile, re.M)
+        ),
     )
     try:
         await system.wait_until_running()
