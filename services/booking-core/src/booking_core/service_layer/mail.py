@@ -31,7 +31,14 @@ from booking_core.domain.mail import (
 )
 from booking_core.domain.model import Actor, Booking, BookingStatus
 
-from .mail_ports import DeliveryClaim, DeliveryKey, DeliveryResult, MailFailure, MailStore
+from .mail_ports import (
+    DeliveryClaim,
+    DeliveryKey,
+    DeliveryResult,
+    MailFailure,
+    MailSource,
+    MailStore,
+)
 from .ports import Clock
 
 MAX_FAILURES_PAGE: Final = 100
@@ -90,20 +97,8 @@ class MailService:
 
         ``NotFound`` when the event is unknown or sends no mail.
         """
-        _require_service(actor)
-        event = await self._store.event(event_id)
-        kind = MAIL_KIND_OF.get(event.type) if event is not None and not event.channel else None
-        if event is None or kind is None:
-            raise NotFound("no mail is sent for this event")
-        booking = await self._store.booking(event.booking_id)
-        if booking is None:  # pragma: no cover - the event's foreign key
-            raise NotFound("booking not found")
-        details = await self._store.details(booking)
-        # Bookings change only by being cancelled: what was made was version 1.
-        version = 1 if kind is MailKind.CREATED else booking.version
-        recipients = recipients_of(booking, details)
-        if kind is MailKind.REMINDER and booking.status is BookingStatus.CANCELLED:
-            recipients = []
+        kind, source, version, recipients = await self._job_basis(actor, event_id)
+        booking, details = source.booking, source.details
         token = ""
         if booking.reference is not None:
             try:
@@ -123,15 +118,33 @@ class MailService:
             invitation_ics=self._render(invitation),
         )
 
+    async def _job_basis(
+        self, actor: Actor, event_id: int
+    ) -> tuple[MailKind, MailSource, int, list[Recipient]]:
+        """The kind, source, invitation version and recipients of the event's mail (one
+        query); ``PermissionDenied`` for non-services, ``NotFound`` when it sends none."""
+        _require_service(actor)
+        source = await self._store.source(event_id)
+        kind = MAIL_KIND_OF.get(source.event_type) if source is not None else None
+        if source is None or kind is None:
+            raise NotFound("no mail is sent for this event")
+        booking = source.booking
+        # Bookings change only by being cancelled: what was made was version 1.
+        version = 1 if kind is MailKind.CREATED else booking.version
+        recipients = recipients_of(booking, source.details)
+        if kind is MailKind.REMINDER and booking.status is BookingStatus.CANCELLED:
+            recipients = []
+        return kind, source, version, recipients
+
     async def claim_delivery(self, actor: Actor, event_id: int, recipient: str) -> DeliveryClaim:
         """Claim the event's message to ``recipient`` (an address of the job's
         recipients, else ``InvalidArgument``); see ``MailStore.claim``."""
-        job = await self.get_mail_job(actor, event_id)
+        kind, source, version, recipients = await self._job_basis(actor, event_id)
         wanted = recipient.casefold()
-        match = next((r for r in job.recipients if r.party.email.casefold() == wanted), None)
+        match = next((r for r in recipients if r.party.email.casefold() == wanted), None)
         if match is None:
             raise InvalidArgument("recipient", "is not a recipient of this event's mail")
-        key = DeliveryKey(event_id, job.booking.id, job.version, job.kind, match.party.email)
+        key = DeliveryKey(event_id, source.booking.id, version, kind, match.party.email)
         return await self._store.claim(
             key,
             message_id=self.new_message_id(),

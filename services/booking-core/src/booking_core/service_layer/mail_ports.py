@@ -9,7 +9,7 @@ from typing import Protocol
 from uuid import UUID
 
 from booking_core.domain.mail import BookingDetails, MailKind
-from booking_core.domain.model import Booking, LoggedEvent
+from booking_core.domain.model import Booking
 
 
 class ClaimResult(StrEnum):
@@ -55,11 +55,21 @@ class MailFailure:
     failed_at: datetime
 
 
-class MailStore(Protocol):
-    async def event(self, event_id: int) -> LoggedEvent | None:
-        """The logged event with that id, if committed."""
+@dataclass(frozen=True, slots=True)
+class MailSource:
+    """What one event's mail is made of: the event's type, its booking (as it is now)
+    and the booking's details."""
 
-    async def booking(self, booking_id: UUID) -> Booking | None: ...
+    event_type: str
+    booking: Booking
+    details: BookingDetails
+
+
+class MailStore(Protocol):
+    async def source(self, event_id: int) -> MailSource | None:
+        """The committed event ``event_id`` with its booking and the booking's details;
+        ``None`` when there is no such event, it is a public channel's, or its booking
+        is not an appointment or event-type place (a ticket booking sends no mail)."""
 
     async def details(self, booking: Booking) -> BookingDetails:
         """The booking's event type, provider and customer as its mail shows them."""
