@@ -308,6 +308,112 @@ class VerifiedTokens:
             del self._entries[next(iter(self._entries))]
 
 
+class Authenticator:
+    """Verifies a request's bearer token into its ``Principal``: the rules of the
+    module docstring, ``VerifiedTokens`` for repeat requests and, with
+    ``failure_limiter``, a limit on failed attempts per client address.
+
+    With ``failure_limiter``, failed authentications (missing, bad or expired
+    tokens) are counted per client address (``trusted_proxies`` as for the rate
+    limit): past its limit a failure answers 429 ``RATE_LIMITED`` with
+    ``Retry-After`` instead of 401, so guessing tokens costs time; good tokens
+    from that address are unaffected. With ``jwks`` (``settings.jwks_url``),
+    tokens are verified against that key set by ``kid``. ``cache_size`` 0 keeps
+    no verified tokens (a service whose clients present each token once).
+    """
+
+    def __init__(
+        self,
+        settings: JwtSettings,
+        *,
+        allow_query_token: bool = False,
+        jwks: JwksCache | None = None,
+        failure_limiter: RateLimiter | None = None,
+        trusted_proxies: Sequence[IpNetwork] = (),
+        cache_size: int = 4096,
+    ) -> None:
+        # aiohttp-jwt logs every rejected token with a traceback; we log one line instead.
+        logging.getLogger("aiohttp_jwt").setLevel(logging.CRITICAL)
+        # It also stores the claims under a str key, which aiohttp 3.14 warns about.
+        warnings.filterwarnings("ignore", category=NotAppKeyWarning, module="aiohttp_jwt")
+        self._settings = settings
+        self._allow_query_token = allow_query_token
+        self._jwks = jwks
+        self._failure_limiter = failure_limiter
+        self._trusted_proxies = trusted_proxies
+        self._verified = (
+            VerifiedTokens(leeway_seconds=settings.leeway_seconds, size=cache_size)
+            if cache_size > 0
+            else None
+        )
+
+        async def token_getter(request: web.Request) -> str:
+            token = bearer_token(request, allow_query_token=allow_query_token)
+            request[_TOKEN_KEY] = token
+            return token
+
+        # With a key set, tokens are verified against it by kid (below) instead.
+        self._verify = (
+            JWTMiddleware(
+                settings.key,
+                request_property=CLAIMS_KEY,
+                credentials_required=True,
+                token_getter=token_getter,
+                algorithms=[settings.algorithm],
+                issuer=settings.issuer,
+                audience=settings.audience,
+            )
+            if jwks is None
+            else None
+        )
+
+    async def authenticate(self, request: web.Request) -> Principal:
+        """The request's verified principal; raises ``AuthenticationFailed`` (401), or
+        ``ProblemError`` ``RATE_LIMITED`` (429) past the failure limit."""
+        try:
+            token = bearer_token(request, allow_query_token=self._allow_query_token)
+            cached = self._verified.get(token) if self._verified is not None else None
+            if cached is not None:
+                return cached
+            principal = principal_from_claims(await self._claims(request, token))
+            if self._verified is not None:
+                self._verified.put(token, principal)
+            return principal
+        except AuthenticationFailed:
+            if self._failure_limiter is not None:
+                address = client_ip(request, self._trusted_proxies)
+                decision = await self._failure_limiter.check(f"auth-failures:{address}")
+                if not decision.allowed:
+                    raise ProblemError(
+                        "RATE_LIMITED",
+                        "too many failed authentications from this address; retry later",
+                        headers={"Retry-After": str(decision.retry_after_seconds)},
+                    ) from None
+            raise
+
+    async def _claims(self, request: web.Request, token: str) -> dict[str, Any]:
+        settings = self._settings
+        if self._jwks is not None:
+            key, algorithm = await self._jwks.verify(token, settings.allowed_algorithms)
+            return decode_claims(token, replace(settings, algorithms=(algorithm,)), key.key)
+        assert self._verify is not None
+        # aiohttp-jwt verifies in front of a stand-in handler, not around ours:
+        # its frame, the token and the claims are gone before a long-lived
+        # handler (WebSocket, SSE) starts, and our handler's own 401/403 errors
+        # are never mistaken for its rejections.
+        try:
+            await self._verify(request, _verified)
+            claims: dict[str, Any] = request.pop(CLAIMS_KEY)
+        except web.HTTPException as exc:
+            if exc.status not in (401, 403) or _TOKEN_KEY not in request:
+                raise
+            # aiohttp-jwt rejected the token without leeway: decide with the full
+            # rules (this also gives the precise reason for the log line).
+            claims = decode_claims(request[_TOKEN_KEY], settings)
+        del request[_TOKEN_KEY]
+        return claims
+
+
 def authentication_middleware(
     settings: JwtSettings,
     *,
@@ -318,98 +424,33 @@ def authentication_middleware(
     failure_limiter: RateLimiter | None = None,
     trusted_proxies: Sequence[IpNetwork] = (),
 ) -> Any:
-    """Middleware that sets ``request[PRINCIPAL_KEY]`` or raises ``AuthenticationFailed`` (401).
-
-    With ``failure_limiter``, failed authentications (missing, bad or expired
-    tokens) are counted per client address (``trusted_proxies`` as for the rate
-    limit): past its limit a failure answers 429 ``RATE_LIMITED`` with
-    ``Retry-After`` instead of 401, so guessing tokens costs time; good tokens
-    from that address are unaffected.
+    """Middleware that sets ``request[PRINCIPAL_KEY]`` (see ``Authenticator``) or raises
+    ``AuthenticationFailed`` (401).
 
     ``public_paths`` are regular expressions matched (``re.fullmatch``) against
     the path; those requests, requests ``is_public`` says are public (by more
     than their path), CORS preflights (``OPTIONS``) and requests no route
-    matches (so they get their 404 or 405) pass unauthenticated. With ``jwks``
-    (``settings.jwks_url``), tokens are verified against that key set by ``kid``.
+    matches (so they get their 404 or 405) pass unauthenticated.
     """
     public = [re.compile(pattern) for pattern in public_paths]
-    # aiohttp-jwt logs every rejected token with a traceback; we log one line instead.
-    logging.getLogger("aiohttp_jwt").setLevel(logging.CRITICAL)
-    # It also stores the claims under a str key, which aiohttp 3.14 warns about.
-    warnings.filterwarnings("ignore", category=NotAppKeyWarning, module="aiohttp_jwt")
-
-    async def token_getter(request: web.Request) -> str:
-        token = bearer_token(request, allow_query_token=allow_query_token)
-        request[_TOKEN_KEY] = token
-        return token
-
-    # With a key set, tokens are verified against it by kid (below) instead.
-    verify = (
-        JWTMiddleware(
-            settings.key,
-            request_property=CLAIMS_KEY,
-            credentials_required=True,
-            token_getter=token_getter,
-            algorithms=[settings.algorithm],
-            issuer=settings.issuer,
-            audience=settings.audience,
-        )
-        if jwks is None
-        else None
+    authenticator = Authenticator(
+        settings,
+        allow_query_token=allow_query_token,
+        jwks=jwks,
+        failure_limiter=failure_limiter,
+        trusted_proxies=trusted_proxies,
     )
-
-    verified = VerifiedTokens(leeway_seconds=settings.leeway_seconds)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if (
+        if not (
             request.method == hdrs.METH_OPTIONS
             or request.match_info.http_exception is not None  # 404/405: say so, not 401
             or any(p.fullmatch(request.path) for p in public)
             or (is_public is not None and is_public(request))
         ):
-            return await handler(request)
-        try:
-            token = bearer_token(request, allow_query_token=allow_query_token)
-            principal = verified.get(token)
-            if principal is None:
-                principal = principal_from_claims(await verified_claims(request))
-                verified.put(token, principal)
-            request[PRINCIPAL_KEY] = principal
-        except AuthenticationFailed:
-            if failure_limiter is not None:
-                address = client_ip(request, trusted_proxies)
-                decision = await failure_limiter.check(f"auth-failures:{address}")
-                if not decision.allowed:
-                    raise ProblemError(
-                        "RATE_LIMITED",
-                        "too many failed authentications from this address; retry later",
-                        headers={"Retry-After": str(decision.retry_after_seconds)},
-                    ) from None
-            raise
+            request[PRINCIPAL_KEY] = await authenticator.authenticate(request)
         return await handler(request)
-
-    async def verified_claims(request: web.Request) -> dict[str, Any]:
-        if jwks is not None:
-            token = bearer_token(request, allow_query_token=allow_query_token)
-            key, algorithm = await jwks.verify(token, settings.allowed_algorithms)
-            return decode_claims(token, replace(settings, algorithms=(algorithm,)), key.key)
-        assert verify is not None
-        # aiohttp-jwt verifies in front of a stand-in handler, not around ours:
-        # its frame, the token and the claims are gone before a long-lived
-        # handler (WebSocket, SSE) starts, and our handler's own 401/403 errors
-        # are never mistaken for its rejections.
-        try:
-            await verify(request, _verified)
-            claims: dict[str, Any] = request.pop(CLAIMS_KEY)
-        except web.HTTPException as exc:
-            if exc.status not in (401, 403) or _TOKEN_KEY not in request:
-                raise
-            # aiohttp-jwt rejected the token without leeway: decide with the full
-            # rules (this also gives the precise reason for the log line).
-            claims = decode_claims(request[_TOKEN_KEY], settings)
-        del request[_TOKEN_KEY]
-        return claims
 
     return middleware
 

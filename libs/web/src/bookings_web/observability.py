@@ -17,10 +17,12 @@ import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from bookings_common import tracing
-from bookings_common.logging import REQUEST_ID_KEY, get_logger, sane_request_id
+from bookings_common.logging import REQUEST_ID_KEY, bind_request_id, get_logger, sane_request_id
 from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
+
+from .problems import problem_for
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
 # Latency buckets in seconds: from a cache-hot read to a deadline-bound call.
@@ -38,8 +40,13 @@ class HttpMetrics:
     """``http_requests_total{method,route,status}``, ``http_request_duration_seconds``
     and ``http_requests_in_progress`` (both ``{method,route}``) in ``registry``."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, problems: bool = False
+    ) -> None:
+        """With ``problems``, the middleware also renders every error as problem+json
+        (``problems.problem_for``), in place of a ``problem_middleware`` inside it."""
         self.registry = registry or CollectorRegistry()
+        self._problems = problems
         self.requests = Counter(
             "http_requests",
             "HTTP requests answered, by route template and status.",
@@ -69,7 +76,10 @@ class HttpMetrics:
         middleware, not several: each costs every open WebSocket or SSE connection a
         frame for as long as it lasts."""
         request_id = sane_request_id(request.headers.get(REQUEST_ID_HEADER))
-        bound = structlog.contextvars.bind_contextvars(**{REQUEST_ID_KEY: request_id})
+        # Bound for the request, then unbound (not reset to a saved token: a token kept
+        # for the whole of a WebSocket or SSE connection costs it memory, and no
+        # request id is bound outside a request).
+        bind_request_id(request_id)
         started = time.perf_counter()
         status = 500
         route = route_name(request)
@@ -93,9 +103,14 @@ class HttpMetrics:
             else None
         )
         try:
-            response: web.StreamResponse = await handler(request)
+            try:
+                response: web.StreamResponse = await handler(request)
+            except Exception as exc:
+                if not self._problems:
+                    raise
+                response = problem_for(request, exc)
             status = response.status
-        except web.HTTPException as exc:  # only when no problem middleware sits inside
+        except web.HTTPException as exc:  # no problem rendering inside, or a redirect
             status = exc.status
             exc.headers[REQUEST_ID_HEADER] = request_id
             raise
@@ -111,7 +126,7 @@ class HttpMetrics:
                 status=status,
                 durationMs=round(elapsed * 1000, 2),
             )
-            structlog.contextvars.reset_contextvars(**bound)
+            structlog.contextvars.unbind_contextvars(REQUEST_ID_KEY)
             if span is not None:
                 span[0].set_attribute("http.response.status_code", status)
                 tracing.end_span(span, error=str(status) if status >= 500 else None)

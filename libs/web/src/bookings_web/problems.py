@@ -191,28 +191,36 @@ def _from_http_exception(exc: web.HTTPException) -> web.Response:
     return problem_response(status, code, title, detail, headers=headers)
 
 
-@web.middleware
-async def problem_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Render every error as problem+json; log unexpected ones once, with the request id."""
-    try:
-        response: web.StreamResponse = await handler(request)
-        return response
-    except AuthenticationFailed as exc:
+def problem_for(request: web.Request, exc: Exception) -> web.Response:
+    """The problem+json answer to an exception a handler raised, logging unexpected ones
+    once with the request id; an ``HTTPException`` below 400 (a redirect) is raised
+    again, to pass through."""
+    if isinstance(exc, AuthenticationFailed):
         log.info("auth.rejected", reason=exc.reason, path=request.path)
         return render(exc)
-    except ProblemError as exc:
+    if isinstance(exc, ProblemError):
         return render(exc)
-    except web.HTTPException as exc:
-        if exc.status < 400:  # redirects and the like pass through
-            raise
+    if isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            raise exc
         return _from_http_exception(exc)
-    except (ConnectionResetError, HttpProcessingError) as exc:
+    if isinstance(exc, ConnectionResetError | HttpProcessingError):
         # The body was cut off (the client went away) or badly framed: the client's
         # fault, worth one compact line, not a traceback.
         log.info("http.body_aborted", method=request.method, path=request.path, error=str(exc))
         return problem_response(
             400, "VALIDATION_FAILED", CODES["VALIDATION_FAILED"][1], "the request body ended early"
         )
-    except Exception:
-        log.exception("request.failed", method=request.method, path=request.path)
-        return problem_response(500, "INTERNAL", CODES["INTERNAL"][1], "Internal server error")
+    log.error("request.failed", method=request.method, path=request.path, exc_info=exc)
+    return problem_response(500, "INTERNAL", CODES["INTERNAL"][1], "Internal server error")
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Render every error as problem+json (``problem_for``). ``HttpMetrics(problems=True)``
+    does the same in the outermost middleware, a frame fewer per open stream."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except Exception as exc:
+        return problem_for(request, exc)

@@ -12,7 +12,6 @@ from bookings_web.auth import authentication_middleware
 from bookings_web.cors import enable_cors
 from bookings_web.jwks import jwks_cache
 from bookings_web.observability import HttpMetrics
-from bookings_web.problems import problem_middleware
 from bookings_web.ratelimit import RateLimiter
 from bookings_web.shared_ratelimit import limits_redis, rate_limiter
 from swagger_ui import api_doc
@@ -79,7 +78,8 @@ async def core_channel(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     """The gateway application for ``settings`` (nothing connects until startup)."""
-    metrics = HttpMetrics()
+    # Errors are rendered as problem+json by the outermost middleware itself.
+    metrics = HttpMetrics(problems=True)
     metrics.log_malformed_requests()
     jwks = jwks_cache(settings.jwt)
     redis = limits_redis(settings.limits_redis_url) if settings.limits_redis_url else None
@@ -93,7 +93,6 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=MAX_BODY_BYTES,
         middlewares=[
             metrics.middleware,
-            problem_middleware,
             authentication_middleware(
                 settings.jwt,
                 public_paths=PUBLIC_PATHS,
