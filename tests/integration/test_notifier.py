@@ -732,6 +732,78 @@ async def test_a_client_that_goes_away_is_forgotten_before_the_next_heartbeat(
         await eventually(forgotten, timeout=2)
 
 
+async def test_the_heartbeat_closes_a_websocket_whose_client_stopped_answering_pings(
+    stack: Stack,
+) -> None:
+    """One timer pings every WebSocket each HEARTBEAT_SECONDS; a client that has sent
+    nothing since the last ping, not even its pong, is disconnected. A client that
+    answers stays, gets its events, and gets a pong frame for its own ping frame."""
+    replica = NotifierProcess(
+        stack.core.port,
+        stack.redis.url,
+        stack.log_dir / "notifier-heartbeat.log",
+        HEARTBEAT_SECONDS="0.3",
+    )
+    await replica.start()
+    provider, silent_customer, live_customer = (
+        await stack.provider(),
+        await stack.customer(),
+        await stack.customer(),
+    )
+    try:
+        # aiohttp's client answers pings itself unless told not to.
+        silent = await stack.session.ws_connect(
+            f"{replica.url}/ws", headers=bearer("customer", silent_customer), autoping=False
+        )
+        live = await stack.session.ws_connect(
+            f"{replica.url}/ws", headers=bearer("customer", live_customer), autoping=False
+        )
+        pings = 0
+        events: list[dict[str, Any]] = []
+
+        async def answer_pings() -> None:
+            nonlocal pings
+            async for message in live:
+                if message.type is aiohttp.WSMsgType.PING:
+                    pings += 1
+                    await live.pong(message.data)
+                elif message.type is aiohttp.WSMsgType.TEXT:
+                    events.append(json.loads(message.data))
+
+        answering = asyncio.create_task(answer_pings())
+        # The silent one reads (so it sees its close) but never answers.
+        first = await silent.receive(timeout=5)
+        assert first.type is aiohttp.WSMsgType.PING
+        closed = await silent.receive(timeout=5)
+        assert closed.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSE)
+
+        async def counted() -> bool:
+            return await stack.metric(replica, "notifier_disconnects_total") == 1
+
+        await eventually(counted, timeout=5)
+        booking_id = await stack.book(provider, live_customer)
+
+        async def delivered() -> bool:
+            return [e["data"]["bookingId"] for e in events] == [booking_id]
+
+        await eventually(delivered, timeout=5)
+        await asyncio.sleep(1)  # several more rounds: the answering one stays
+        assert pings >= 3
+        assert not live.closed
+        assert await stack.metric(replica, "notifier_connections") == 1
+        answering.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await answering
+        await live.ping(b"are you there")
+        while (message := await live.receive(timeout=5)).type is aiohttp.WSMsgType.PING:
+            await live.pong(message.data)
+        assert (message.type, message.data) == (aiohttp.WSMsgType.PONG, b"are you there")
+        await live.close()
+        await silent.close()
+    finally:
+        await asyncio.to_thread(replica.terminate, 15)
+
+
 async def test_health_ready_and_metrics(stack: Stack) -> None:
     async with stack.session.get(f"{stack.a.url}/health") as response:
         assert response.status == 200

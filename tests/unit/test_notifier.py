@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -58,6 +60,9 @@ class RecordingPeer:
 
     async def close(self, reason: str) -> None:
         self.closed.append(reason)
+
+    async def heartbeat(self) -> bool:
+        return True
 
 
 def connect(
@@ -246,6 +251,108 @@ async def test_closing_stops_writing_and_closes_the_peer_once() -> None:
     await connection.close("shutdown")
     assert peer.closed == ["shutdown"]
     assert metrics.disconnected.labels("shutdown")._value.get() == 1
+
+
+def expiring(principal: Principal, seconds_left: float) -> Principal:
+    return replace(principal, expires_at=time.time() + seconds_left)
+
+
+async def test_connections_close_when_their_tokens_expire_on_one_timer() -> None:
+    registry, metrics = make_registry()
+    soon = connect(registry, metrics, expiring(customer(str(uuid.uuid4())), 0.05))
+    later = connect(registry, metrics, expiring(customer(str(uuid.uuid4())), 0.15))
+    ended = connect(registry, metrics, expiring(customer(str(uuid.uuid4())), 0.1))
+    public = Connection(
+        None, Transport.SSE, metrics, queue_size=8, send_timeout=1.0, channel="event-type:x"
+    )
+    registry.add(public)
+    peers = {}
+    for connection in (soon, later, ended, public):
+        peers[connection] = RecordingPeer()
+        connection.start(peers[connection], None)
+        registry.close_at_expiry(connection, leeway=0.0)
+    registry.remove(ended)  # it ended first: no expiry for it
+
+    await asyncio.sleep(0.1)
+    assert set(registry) == {later, public}
+    assert peers[soon].closed == ["token_expired"]
+    await asyncio.sleep(0.1)
+    assert list(registry) == [public]
+    assert peers[later].closed == ["token_expired"]
+    assert peers[ended].closed == [] and peers[public].closed == []
+    assert metrics.disconnected.labels("token_expired")._value.get() == 2
+    assert len(registry._expiry) == 0
+
+
+async def test_forgotten_expiries_do_not_pile_up() -> None:
+    registry, metrics = make_registry()
+    for _ in range(1000):  # connections that end long before their tokens expire
+        connection = connect(registry, metrics, expiring(customer(str(uuid.uuid4())), 3600))
+        registry.close_at_expiry(connection, leeway=0.0)
+        registry.remove(connection)
+    stays = connect(registry, metrics, expiring(customer(str(uuid.uuid4())), 3600))
+    registry.close_at_expiry(stays, leeway=0.0)
+
+    assert len(registry._expiry) == 1
+    assert len(registry._expiry._heap) <= 2 * 1 + 64
+
+
+async def test_a_heartbeat_closes_the_connections_whose_client_stopped_answering() -> None:
+    registry, metrics = make_registry()
+    answers, silent, broken, stuck = (
+        connect(registry, metrics, customer(str(uuid.uuid4()))) for _ in range(4)
+    )
+    unstarted = connect(registry, metrics, customer(str(uuid.uuid4())))
+
+    class Silent(RecordingPeer):
+        async def heartbeat(self) -> bool:
+            return False  # pinged last round, nothing heard since
+
+    class Broken(RecordingPeer):
+        async def heartbeat(self) -> bool:
+            raise ConnectionResetError("the socket is gone")
+
+    class Stuck(RecordingPeer):
+        async def heartbeat(self) -> bool:
+            await asyncio.Event().wait()  # the ping cannot be written
+            return True
+
+    peers = {answers: RecordingPeer(), silent: Silent(), broken: Broken(), stuck: Stuck()}
+    for connection, peer in peers.items():
+        connection.start(peer, None)
+
+    assert await registry.heartbeat_once(send_timeout=0.05) == 3
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+    assert set(registry) == {answers, unstarted}
+    assert [peers[c].closed for c in (silent, broken, stuck)] == [["heartbeat_timeout"]] * 3
+    assert peers[answers].closed == []
+    assert metrics.disconnected.labels("heartbeat_timeout")._value.get() == 3
+
+
+async def test_an_owner_with_one_connection_or_several() -> None:
+    registry, metrics = make_registry(max_per_user=3)
+    alice, shop = str(uuid.uuid4()), str(uuid.uuid4())
+    first = connect(registry, metrics, customer(alice))
+    second = connect(registry, metrics, customer(alice))
+    third = connect(registry, metrics, customer(alice))
+    with pytest.raises(TooManyConnections):
+        connect(registry, metrics, customer(alice))
+    assert len(registry) == 3
+    registry.remove(second)
+    registry.remove(second)  # idempotent
+    registry.remove(first)
+    assert list(registry) == [third]
+    envelope = event(1, alice, shop)
+    assert registry.dispatch(envelope, Outgoing.event(envelope)) == 1
+    assert queued(third) == [1]
+    again = connect(registry, metrics, customer(alice))
+    assert set(registry) == {third, again}
+    registry.remove(third)
+    registry.remove(again)
+    assert len(registry) == 0 and list(registry) == []
+    assert registry.dispatch(envelope, Outgoing.event(envelope)) == 0
 
 
 def test_the_replay_floor_drops_events_the_replay_sent_but_never_control_messages() -> None:

@@ -12,11 +12,10 @@ from typing import Final
 from aiohttp import web
 from bookings_common.grpc import create_channel
 from bookings_common.logging import get_logger
-from bookings_web.auth import authentication_middleware
+from bookings_web.auth import Authenticator
 from bookings_web.cors import enable_cors
 from bookings_web.jwks import jwks_cache
 from bookings_web.observability import HttpMetrics
-from bookings_web.problems import problem_middleware
 from bookings_web.shared_ratelimit import limits_redis, rate_limiter
 from prometheus_client import CollectorRegistry
 
@@ -29,7 +28,6 @@ from .metrics import NotifierMetrics
 from .settings import Settings
 
 log = get_logger("notifier")
-PUBLIC_PATHS: Final = ("/health", "/ready", "/metrics", "/public/.*")
 CORS_HEADERS: Final = ("Authorization", "Last-Event-ID", "X-Request-ID")
 
 
@@ -64,6 +62,21 @@ async def connection_leases(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def heartbeat(app: web.Application) -> AsyncIterator[None]:
+    """The replica's heartbeat task (``Registry.heartbeat_forever``)."""
+    settings = app[keys.SETTINGS]
+    task = asyncio.create_task(
+        app[keys.REGISTRY].heartbeat_forever(
+            settings.heartbeat_seconds, send_timeout=settings.send_timeout_seconds
+        ),
+        name="notifier.heartbeat",
+    )
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def close_connections(app: web.Application) -> None:
     """On shutdown: close WebSockets with 1001 and end SSE streams, within the grace period."""
     registry = app[keys.REGISTRY]
@@ -79,30 +92,28 @@ async def close_connections(app: web.Application) -> None:
 def create_app(settings: Settings) -> web.Application:
     """The notifier application for ``settings`` (nothing connects until startup)."""
     registry = CollectorRegistry()
-    http_metrics = HttpMetrics(registry)
+    http_metrics = HttpMetrics(registry, problems=True)
     http_metrics.log_malformed_requests()
     jwks = jwks_cache(settings.jwt)
     metrics = NotifierMetrics(registry)
     # Limits shared by every replica: connection leases, failed authentications.
     redis = limits_redis(settings.redis_url)
-    app = web.Application(
-        middlewares=[
-            http_metrics.middleware,
-            problem_middleware,
-            authentication_middleware(
-                settings.jwt,
-                public_paths=PUBLIC_PATHS,
-                allow_query_token=True,
-                is_public=views.is_public_websocket,
-                jwks=jwks,
-                failure_limiter=rate_limiter(
-                    redis,
-                    settings.auth_failure_rate_limit_per_minute,
-                    prefix=f"{settings.limits_key_prefix}:notifier-auth-failures",
-                ),
-                trusted_proxies=settings.trusted_proxies,
-            ),
-        ],
+    # One middleware, which also renders errors as problem+json: a middleware's frame
+    # lives as long as the connection, so the streaming views authenticate with
+    # ``keys.AUTHENTICATOR`` themselves.
+    app = web.Application(middlewares=[http_metrics.middleware])
+    app[keys.AUTHENTICATOR] = Authenticator(
+        settings.jwt,
+        allow_query_token=True,
+        jwks=jwks,
+        failure_limiter=rate_limiter(
+            redis,
+            settings.auth_failure_rate_limit_per_minute,
+            prefix=f"{settings.limits_key_prefix}:notifier-auth-failures",
+        ),
+        trusted_proxies=settings.trusted_proxies,
+        # Each connection shows its token once: remembering it only costs memory.
+        cache_size=0,
     )
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = metrics
@@ -118,6 +129,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(core_channel)
     app.cleanup_ctx.append(event_listener)
     app.cleanup_ctx.append(connection_leases)
+    app.cleanup_ctx.append(heartbeat)
     if jwks is not None:
         app.on_cleanup.append(lambda _app: jwks.close())
     app.on_shutdown.append(close_connections)

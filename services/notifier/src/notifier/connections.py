@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import heapq
+import itertools
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -34,6 +36,8 @@ PONG: Final = '{"type":"pong"}'
 # ("customer" | "provider", owner id) or ("channel", public channel name).
 AudienceKey = tuple[str, str]
 CHANNEL: Final = "channel"
+# Connections pinged at once by a heartbeat round.
+HEARTBEAT_BATCH: Final = 100
 
 
 class Transport(enum.StrEnum):
@@ -76,6 +80,10 @@ class Peer(Protocol):
         """Close for ``reason``: ``shutdown`` and ``replay_failed`` politely (WebSocket
         close frame, end of the SSE stream), anything else by aborting the socket."""
 
+    async def heartbeat(self) -> bool:
+        """The registry's periodic check: ping the client if it needs it; False when the
+        client has not answered the previous ping (it is gone)."""
+
 
 class Connection:
     """One client connection: who it is for (a verified principal's events, or a public
@@ -97,6 +105,7 @@ class Connection:
         "_peer",
         "_send_timeout",
         "_writer",
+        "expiry_watched",
         "floor",
         "ip",
         "key",
@@ -119,7 +128,7 @@ class Connection:
         ``ip`` is the client address public connections are counted by."""
         self.principal = principal
         if principal is not None:
-            self.key: AudienceKey = (str(principal.role), principal.owner_id)
+            self.key: AudienceKey = (principal.role.value, principal.owner_id)
         elif channel is not None:
             self.key = (CHANNEL, channel)
         else:
@@ -127,6 +136,8 @@ class Connection:
         self.ip = ip
         self.transport = transport
         self.floor = 0
+        # Whether the registry's ``TokenExpiry`` still means to close it.
+        self.expiry_watched = False
         self._metrics = metrics
         self._limit = queue_size
         self._send_timeout = send_timeout
@@ -160,6 +171,10 @@ class Connection:
         self._peer = peer
         if replay is not None or self.queued:
             self._writer = asyncio.create_task(self._write(replay))
+
+    async def heartbeat(self) -> bool:
+        """``Peer.heartbeat`` of a started connection (True before it starts)."""
+        return await self._peer.heartbeat() if self._peer is not None else True
 
     async def close(self, reason: str) -> None:
         """Stop writing and close the peer for ``reason`` (see ``Peer.close``)."""
@@ -225,19 +240,22 @@ class Registry:
     def __init__(
         self, metrics: NotifierMetrics, *, max_per_user: int, max_public_per_ip: int = 20
     ) -> None:
-        self._by_owner: dict[AudienceKey, set[Connection]] = {}
+        # An audience's one connection as itself, several as a set: most owners have
+        # one, and an empty set alone costs more than 200 bytes.
+        self._by_owner: dict[AudienceKey, Connection | set[Connection]] = {}
         self._public_by_ip: dict[str, int] = {}
         self._metrics = metrics
         self._max_per_user = max_per_user
         self._max_public_per_ip = max_public_per_ip
         self._closing: set[asyncio.Task[None]] = set()
+        self._expiry = TokenExpiry(self._token_expired)
 
     def __len__(self) -> int:
-        return sum(len(group) for group in self._by_owner.values())
+        return sum(len(_members(group)) for group in self._by_owner.values())
 
     def __iter__(self) -> Iterator[Connection]:
         for group in list(self._by_owner.values()):
-            yield from list(group)
+            yield from list(_members(group))
 
     def add(self, connection: Connection) -> None:
         """Register ``connection``; raises ``TooManyConnections`` at the per-user limit
@@ -251,23 +269,36 @@ class Registry:
                 )
             self._public_by_ip[ip] = self._public_by_ip.get(ip, 0) + 1
         group = self._by_owner.get(connection.key)
-        if group is None:
-            group = self._by_owner[connection.key] = set()
-        elif connection.principal is not None and len(group) >= self._max_per_user:
+        at_limit = group is not None and len(_members(group)) >= self._max_per_user
+        if at_limit and connection.principal is not None:
             raise TooManyConnections(
                 f"at most {self._max_per_user} connections per user on one replica"
             )
-        group.add(connection)
+        if group is None:
+            self._by_owner[connection.key] = connection
+        elif isinstance(group, Connection):
+            self._by_owner[connection.key] = {group, connection}
+        else:
+            group.add(connection)
         self._metrics.connections.labels(connection.transport).inc()
+
+    def holds(self, connection: Connection) -> bool:
+        """Whether ``connection`` is registered."""
+        group = self._by_owner.get(connection.key)
+        return group is connection or (isinstance(group, set) and connection in group)
 
     def remove(self, connection: Connection) -> None:
         """Forget ``connection`` (idempotent)."""
+        self._expiry.forget(connection)
         group = self._by_owner.get(connection.key)
-        if group is None or connection not in group:
-            return
-        group.discard(connection)
-        if not group:
+        if group is connection:
             del self._by_owner[connection.key]
+        elif isinstance(group, set) and connection in group:
+            group.discard(connection)
+            if len(group) == 1:
+                self._by_owner[connection.key] = next(iter(group))
+        else:
+            return
         if connection.principal is None:
             ip = connection.ip or "unknown"
             left = self._public_by_ip.get(ip, 1) - 1
@@ -283,7 +314,8 @@ class Registry:
         queue disconnects its connection."""
         queued = 0
         for key in audience(envelope):
-            for connection in list(self._by_owner.get(key, ())):
+            group = self._by_owner.get(key)
+            for connection in list(_members(group)) if group is not None else ():
                 if connection.offer(item):
                     queued += 1
                 else:
@@ -302,29 +334,132 @@ class Registry:
         )
         self.close_soon(connection, "slow_consumer")
 
+    async def heartbeat_forever(self, interval: float, *, send_timeout: float) -> None:
+        """Give every connection its heartbeat (``Peer.heartbeat``, ``send_timeout``
+        seconds at most each) once every ``interval`` seconds, spread over the interval,
+        and close those whose client did not answer the last one
+        (``heartbeat_timeout``): one task for the replica, not a timer per connection."""
+        while True:
+            started = asyncio.get_running_loop().time()
+            await self.heartbeat_once(send_timeout=send_timeout, spread_over=interval)
+            elapsed = asyncio.get_running_loop().time() - started
+            await asyncio.sleep(max(interval - elapsed, interval / 10))
+
+    async def heartbeat_once(self, *, send_timeout: float, spread_over: float = 0.0) -> int:
+        """One round of ``heartbeat_forever``, ``HEARTBEAT_BATCH`` connections at a time
+        with pauses that spread the round over ``spread_over`` seconds (so thousands of
+        pings never hold up the fan-out); returns how many connections it closed."""
+
+        async def beat(connection: Connection) -> bool:
+            try:
+                async with asyncio.timeout(send_timeout):
+                    return await connection.heartbeat()
+            except (TimeoutError, ConnectionError, RuntimeError):
+                return False
+
+        gone = 0
+        connections = list(self)
+        batches = range(0, len(connections), HEARTBEAT_BATCH)
+        pause = spread_over / len(batches) if batches else 0.0
+        for start in batches:
+            if start and pause:
+                await asyncio.sleep(pause)
+            batch = connections[start : start + HEARTBEAT_BATCH]
+            alive = await asyncio.gather(*(beat(c) for c in batch))
+            for connection, ok in zip(batch, alive, strict=True):
+                if not ok and self.holds(connection):
+                    gone += 1
+                    self.remove(connection)
+                    self.close_soon(connection, "heartbeat_timeout")
+        return gone
+
     def close_soon(self, connection: Connection, reason: str) -> None:
         """Close ``connection`` for ``reason`` in a task of its own (kept until done)."""
         task = asyncio.create_task(connection.close(reason))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
-    def close_at_expiry(self, connection: Connection, leeway: float) -> asyncio.TimerHandle | None:
+    def close_at_expiry(self, connection: Connection, leeway: float) -> None:
         """Close a principal's connection when its token expires (``exp`` plus
         ``leeway`` seconds, as verification allows): a revoked or logged-out user
-        cannot keep listening. None for public connections; cancel the handle when
-        the connection ends first."""
+        cannot keep listening. Public connections have no token; ``remove`` (when the
+        connection ends first) stops the watch."""
         caller = connection.principal
-        if caller is None or caller.expires_at is None:
-            return None
-        loop = asyncio.get_running_loop()
-        delay = max(0.0, caller.expires_at + leeway - time.time())
+        if caller is not None and caller.expires_at is not None:
+            self._expiry.watch(connection, caller.expires_at + leeway)
 
-        def expire() -> None:
-            self.remove(connection)
-            log.info("notifier.token_expired", audience=connection.key[0], id=connection.key[1])
-            self.close_soon(connection, "token_expired")
+    def _token_expired(self, connection: Connection) -> None:
+        self.remove(connection)
+        log.info("notifier.token_expired", audience=connection.key[0], id=connection.key[1])
+        self.close_soon(connection, "token_expired")
 
-        return loop.call_at(loop.time() + delay, expire)
+
+class TokenExpiry:
+    """When connections' tokens expire, with one timer for all of them (a timer per
+    connection costs each idle connection half a kilobyte).
+
+    ``watch`` puts (expiry, connection) on a heap; the timer fires for the earliest
+    and calls ``on_expired`` for every connection due and still watched. ``forget``
+    only clears the connection's ``expiry_watched`` flag; forgotten entries leave the
+    heap when due, or all at once when they outnumber the watched ones, so the heap
+    stays within twice the connections open.
+    """
+
+    def __init__(self, on_expired: Callable[[Connection], None]) -> None:
+        self._on_expired = on_expired
+        self._heap: list[tuple[float, int, Connection]] = []
+        self._order = itertools.count()
+        self._watched = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __len__(self) -> int:
+        """How many connections are watched."""
+        return self._watched
+
+    def watch(self, connection: Connection, expires_at: float) -> None:
+        """Call ``on_expired(connection)`` at ``expires_at`` (Unix seconds) unless
+        ``forget`` comes first."""
+        if connection.expiry_watched:
+            return
+        connection.expiry_watched = True
+        self._watched += 1
+        heapq.heappush(self._heap, (expires_at, next(self._order), connection))
+        if self._heap[0][2] is connection:
+            self._schedule()
+
+    def forget(self, connection: Connection) -> None:
+        if not connection.expiry_watched:
+            return
+        connection.expiry_watched = False
+        self._watched -= 1
+        if len(self._heap) > 2 * self._watched + 64:
+            self._heap = [entry for entry in self._heap if entry[2].expiry_watched]
+            heapq.heapify(self._heap)
+            self._schedule()
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._heap:
+            loop = asyncio.get_running_loop()
+            delay = max(0.0, self._heap[0][0] - time.time())
+            self._timer = loop.call_at(loop.time() + delay, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        now = time.time()
+        while self._heap and self._heap[0][0] <= now:
+            _, _, connection = heapq.heappop(self._heap)
+            if connection.expiry_watched:
+                connection.expiry_watched = False
+                self._watched -= 1
+                self._on_expired(connection)
+        self._schedule()
+
+
+def _members(group: Connection | set[Connection]) -> Collection[Connection]:
+    return (group,) if isinstance(group, Connection) else group
 
 
 def audience(envelope: EventEnvelope) -> tuple[AudienceKey, ...]:

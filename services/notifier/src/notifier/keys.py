@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from bookings_web.auth import Authenticator
 
 from .connections import Registry
 from .core import CoreEvents
@@ -17,3 +18,4 @@ METRICS = web.AppKey("metrics", NotifierMetrics)
 CORE = web.AppKey("core", CoreEvents)
 LISTENER = web.AppKey("listener", EventListener)
 LEASES = web.AppKey("leases", ConnectionLeases)
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)

@@ -81,8 +81,10 @@ class ConnectionLeases:
         self._renew = redis.register_script(RENEW_SCRIPT)
         self._replica = uuid.uuid4().hex[:12]
         self._numbers = itertools.count(1)
-        # Open connections' leases: connection -> (the owner's set, member).
-        self._held: dict[Connection, tuple[str, str]] = {}
+        # Open connections' leases: connection -> the number in its member's name (the
+        # set's and the member's names are made again when needed: kept for thousands
+        # of idle connections, they would cost each a few hundred bytes).
+        self._held: dict[Connection, int] = {}
         self._releasing: set[asyncio.Task[None]] = set()
         self._outage = RedisOutage(
             "notifier.leases", "per-replica connection limit", retry_seconds=retry_seconds
@@ -96,8 +98,8 @@ class ConnectionLeases:
         already holds ``max_per_user`` across the replicas. No-op for public ones."""
         if connection.principal is None or not self._outage.ask():
             return
-        key = f"{self._prefix}:{connection.key[0]}:{connection.key[1]}"
-        member = f"{self._replica}:{next(self._numbers)}"
+        number = next(self._numbers)
+        key, member = self._names(connection, number)
         try:
             taken = await self._acquire(keys=[key], args=[member, self._max, self._lease_ms])
         except (RedisError, OSError) as exc:
@@ -106,7 +108,12 @@ class ConnectionLeases:
         self._outage.answered()
         if not int(taken):
             raise TooManyConnections(f"at most {self._max} connections per user")
-        self._held[connection] = (key, member)
+        self._held[connection] = number
+
+    def _names(self, connection: Connection, number: int) -> tuple[str, str]:
+        """The owner's sorted set and the lease's member in it."""
+        role, owner = connection.key
+        return f"{self._prefix}:{role}:{owner}", f"{self._replica}:{number}"
 
     def release(self, connection: Connection) -> asyncio.Task[None] | None:
         """Give ``connection``'s lease back (idempotent). The ``ZREM`` runs in a task
@@ -114,10 +121,10 @@ class ConnectionLeases:
         them (the client went away), and a lease must not outlive its connection
         for that. Returns the task (None when there was no lease); a Redis error
         leaves the lease to run out."""
-        held = self._held.pop(connection, None)
-        if held is None:
+        number = self._held.pop(connection, None)
+        if number is None:
             return None
-        task = asyncio.create_task(self._remove(*held))
+        task = asyncio.create_task(self._remove(*self._names(connection, number)))
         self._releasing.add(task)
         task.add_done_callback(self._releasing.discard)
         return task
@@ -134,7 +141,7 @@ class ConnectionLeases:
 
     async def renew(self) -> None:
         """Renew every held lease now, in one pipeline."""
-        held = list(self._held.values())
+        held = [self._names(connection, number) for connection, number in self._held.items()]
         if not held:
             return
         try:

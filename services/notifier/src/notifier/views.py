@@ -25,7 +25,7 @@ from aiohttp_sse import EventSourceResponse
 from aiolimiter import AsyncLimiter
 from bookings_common.events import EventEnvelope
 from bookings_common.logging import current_request_id, get_logger
-from bookings_web.auth import principal
+from bookings_web.auth import Principal
 from bookings_web.client_ip import client_ip
 from bookings_web.cors import origin_allowed
 from bookings_web.observability import REQUEST_ID_HEADER
@@ -52,14 +52,6 @@ TOKEN_EXPIRED_EVENT: Final = json.dumps(
 )
 # What a public connection watches: ("event-type", slug) or ("ticketed-event", event id).
 PublicTarget = tuple[str, str]
-
-
-def is_public_websocket(request: web.Request) -> bool:
-    """``GET /ws?eventType=<slug>`` or ``?event=<ticketed event id>`` watches a public
-    channel: no token needed."""
-    return request.path == "/ws" and (
-        EVENT_TYPE_PARAM in request.query or TICKETED_EVENT_PARAM in request.query
-    )
 
 
 def _ws_target(request: web.Request) -> PublicTarget | None:
@@ -125,20 +117,27 @@ async def _public_channel(request: web.Request, target: PublicTarget) -> str:
         ) from None
 
 
+async def caller_of(request: web.Request, target: PublicTarget | None) -> Principal | None:
+    """The verified principal of a connection to its owner's events (401 without a good
+    token, 429 past the failed-authentication limit); None for a public channel's."""
+    if target is not None:
+        return None
+    return await request.app[keys.AUTHENTICATOR].authenticate(request)
+
+
 async def admit(
     request: web.Request,
     transport: Transport,
     after_id: int | None,
+    caller: Principal | None,
     *,
     target: PublicTarget | None = None,
 ) -> tuple[Connection, AsyncIterator[list[EventEnvelope]] | None]:
-    """Check the caller and register its connection (see the module docstring): the
-    verified principal's events, or with ``target`` that public channel.
-    The caller must ``request.app[keys.REGISTRY].remove`` it and give its lease back
-    (``keys.LEASES``) when done."""
+    """Register a connection (see the module docstring): ``caller``'s events, or with
+    ``target`` that public channel. The caller must ``request.app[keys.REGISTRY].remove``
+    it and give its lease back (``keys.LEASES``) when done."""
     app = request.app
     settings, metrics, registry = app[keys.SETTINGS], app[keys.METRICS], app[keys.REGISTRY]
-    caller = principal(request) if target is None else None
     if not origin_allowed(request, settings.cors_allowed_origins):
         metrics.rejected.labels("origin").inc()
         raise ProblemError("FORBIDDEN", "connections from this Origin are not allowed")
@@ -193,16 +192,30 @@ def _abort(request: web.Request) -> None:
 
 
 class WebSocketPeer:
-    """``Peer`` over an aiohttp WebSocket: events and pongs as text frames."""
+    """``Peer`` over an aiohttp WebSocket: events and pongs as text frames. The
+    registry's heartbeat pings the client; anything the client sends (``heard``),
+    its pong included, answers the ping."""
 
-    __slots__ = ("_request", "_ws")
+    __slots__ = ("_request", "_ws", "awaiting_pong")
 
     def __init__(self, ws: web.WebSocketResponse, request: web.Request) -> None:
         self._ws = ws
         self._request = request
+        self.awaiting_pong = False
+
+    def heard(self) -> None:
+        """The client sent something: it is there."""
+        self.awaiting_pong = False
 
     async def send(self, item: Outgoing) -> None:
         await self._ws.send_str(item.text)
+
+    async def heartbeat(self) -> bool:
+        if self.awaiting_pong:
+            return False
+        self.awaiting_pong = True
+        await self._ws.ping()
+        return True
 
     async def close(self, reason: str) -> None:
         if reason == "shutdown":
@@ -217,13 +230,62 @@ class WebSocketPeer:
 
 @routes.get("/ws")
 async def websocket(request: web.Request) -> web.StreamResponse:
-    """``GET /ws``: events as text frames; ``{"type":"ping"}`` gets ``{"type":"pong"}``;
-    ``?lastEventId=N`` replays events after N first; ``?eventType=<slug>`` watches that
-    event type's public availability channel instead, ``?event=<id>`` a ticketed
-    event's seat map (no token)."""
+    """``GET /ws``: events as text frames; ``{"type":"ping"}`` gets ``{"type":"pong"}``
+    and a ping frame a pong frame; ``?lastEventId=N`` replays events after N first;
+    ``?eventType=<slug>`` watches that event type's public availability channel
+    instead, ``?event=<id>`` a ticketed event's seat map (no token). Closes 1008 on a
+    burst beyond the message rate limit, 1003 on binary frames.
+
+    The reading loop is here rather than in a function of its own, and the opening in
+    one that has returned by then: every frame alive while a connection idles costs
+    every connection its size."""
+    ws, connection, peer = await _open_websocket(request)
+    app = request.app
+    settings, metrics = app[keys.SETTINGS], app[keys.METRICS]
+    limiter: AsyncLimiter | None = None
+    try:
+        async for message in ws:
+            peer.heard()
+            if message.type is WSMsgType.PING:
+                await ws.pong(message.data)
+            elif message.type is WSMsgType.TEXT:
+                if limiter is None:
+                    burst = settings.ws_message_burst
+                    limiter = AsyncLimiter(burst, burst / settings.ws_messages_per_second)
+                if not limiter.has_capacity():
+                    metrics.disconnected.labels("policy").inc()
+                    await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too many messages")
+                    break
+                await limiter.acquire()
+                if _is_ping(message.data):
+                    connection.offer(PONG_MESSAGE)
+            elif message.type is WSMsgType.BINARY:
+                metrics.disconnected.labels("policy").inc()
+                await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"text frames only")
+                break
+        else:
+            if ws.close_code == WSCloseCode.POLICY_VIOLATION and ws.exception() is not None:
+                # oversized (see PolicyWebSocketResponse)
+                metrics.disconnected.labels("policy").inc()
+    finally:
+        app[keys.REGISTRY].remove(connection)
+        app[keys.LEASES].release(connection)
+        await connection.stop()
+    return ws
+
+
+async def _open_websocket(
+    request: web.Request,
+) -> tuple[web.WebSocketResponse, Connection, WebSocketPeer]:
+    """Authenticate, check and register the connection, upgrade and start writing to
+    it; the connection is unregistered again if any of that fails."""
     settings = request.app[keys.SETTINGS]
+    target = _ws_target(request)
+    caller = await caller_of(request, target)
     ws = PolicyWebSocketResponse(
-        heartbeat=settings.heartbeat_seconds,
+        # Pings come from the registry's heartbeat (one task for all connections, not
+        # aiohttp's timer per connection); the reading loop answers the client's.
+        autoping=False,
         max_msg_size=settings.ws_max_message_bytes,
         compress=False,  # a deflate context per connection costs far more than it saves
     )
@@ -232,47 +294,19 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             [FieldError("Upgrade", "GET /ws needs a WebSocket upgrade request (RFC 6455)")]
         )
     after_id = parse_event_id(request.query.get("lastEventId"), "lastEventId")
-    connection, replay = await admit(
-        request, Transport.WEBSOCKET, after_id, target=_ws_target(request)
-    )
-    registry, expiry = request.app[keys.REGISTRY], None
+    connection, replay = await admit(request, Transport.WEBSOCKET, after_id, caller, target=target)
     try:
         ws.headers[REQUEST_ID_HEADER] = current_request_id() or ""
         await ws.prepare(request)
-        connection.start(WebSocketPeer(ws, request), replay)
-        expiry = registry.close_at_expiry(connection, settings.jwt.leeway_seconds)
-        await _read(ws, connection, request)
-    finally:
-        if expiry is not None:
-            expiry.cancel()
-        registry.remove(connection)
+        peer = WebSocketPeer(ws, request)
+        connection.start(peer, replay)
+        request.app[keys.REGISTRY].close_at_expiry(connection, settings.jwt.leeway_seconds)
+    except BaseException:
+        request.app[keys.REGISTRY].remove(connection)
         request.app[keys.LEASES].release(connection)
         await connection.stop()
-    return ws
-
-
-async def _read(ws: web.WebSocketResponse, connection: Connection, request: web.Request) -> None:
-    """Answer pings; close 1008 on a burst beyond the rate limit, 1003 on binary frames."""
-    settings, metrics = request.app[keys.SETTINGS], request.app[keys.METRICS]
-    limiter: AsyncLimiter | None = None
-    async for message in ws:
-        if message.type is WSMsgType.TEXT:
-            if limiter is None:
-                burst = settings.ws_message_burst
-                limiter = AsyncLimiter(burst, burst / settings.ws_messages_per_second)
-            if not limiter.has_capacity():
-                metrics.disconnected.labels("policy").inc()
-                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too many messages")
-                return
-            await limiter.acquire()
-            if _is_ping(message.data):
-                connection.offer(PONG_MESSAGE)
-        elif message.type is WSMsgType.BINARY:
-            metrics.disconnected.labels("policy").inc()
-            await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"text frames only")
-            return
-    if ws.close_code == WSCloseCode.POLICY_VIOLATION and ws.exception() is not None:
-        metrics.disconnected.labels("policy").inc()  # oversized (see PolicyWebSocketResponse)
+        raise
+    return ws, connection, peer
 
 
 def _is_ping(text: str) -> bool:
@@ -294,6 +328,9 @@ class SsePeer:
 
     async def send(self, item: Outgoing) -> None:
         await self._stream.send(item.text, id=str(item.id), event=item.type)
+
+    async def heartbeat(self) -> bool:
+        return True  # aiohttp-sse writes its ``: ping`` comments itself
 
     async def close(self, reason: str) -> None:
         if reason == "token_expired":
@@ -328,14 +365,15 @@ async def seat_availability(request: web.Request) -> web.StreamResponse:
 
 async def _event_stream(request: web.Request, *, target: PublicTarget | None) -> web.StreamResponse:
     settings = request.app[keys.SETTINGS]
+    caller = await caller_of(request, target)
     header = request.headers.get(LAST_EVENT_ID_HEADER)
     after_id = (
         parse_event_id(header, LAST_EVENT_ID_HEADER)
         if header is not None
         else parse_event_id(request.query.get("lastEventId"), "lastEventId")
     )
-    connection, replay = await admit(request, Transport.SSE, after_id, target=target)
-    registry, expiry = request.app[keys.REGISTRY], None
+    connection, replay = await admit(request, Transport.SSE, after_id, caller, target=target)
+    registry = request.app[keys.REGISTRY]
     try:
         stream = EventSourceResponse(
             headers={REQUEST_ID_HEADER: current_request_id() or ""},
@@ -344,12 +382,10 @@ async def _event_stream(request: web.Request, *, target: PublicTarget | None) ->
         )
         await stream.prepare(request)
         connection.start(SsePeer(stream, request), replay)
-        expiry = registry.close_at_expiry(connection, settings.jwt.leeway_seconds)
+        registry.close_at_expiry(connection, settings.jwt.leeway_seconds)
         async with stream:  # until the client goes or the server stops the stream
             await stream.wait()
     finally:
-        if expiry is not None:
-            expiry.cancel()
         registry.remove(connection)
         request.app[keys.LEASES].release(connection)
         await connection.stop()
