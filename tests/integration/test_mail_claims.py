@@ -230,3 +230,55 @@ async def test_a_claim_that_waited_on_another_workers_insert_sees_it_busy(
     claim = await asyncio.wait_for(pending, 10)
     assert claim.outcome == pb.ClaimMailOutcome.BUSY
     assert (claim.delivery_id, claim.message_id) == (str(other_id), "<other@worker>")
+
+
+async def test_a_job_with_its_claims_and_a_result_that_completes_it_two_calls(
+    stub: pb.BookingServiceStub,
+    mail: pb.MailServiceStub,
+    provider: pb.Provider,
+    customer: pb.Customer,
+    engine: AsyncEngine,
+) -> None:
+    _, events = await booked(stub, provider, customer)
+    event_id = events[BOOKING_CREATED]
+
+    async def job_state() -> str | None:
+        async with engine.connect() as conn:
+            state = await conn.scalar(
+                sa.text("SELECT state FROM mail_jobs WHERE event_id = :id"), {"id": event_id}
+            )
+        return None if state is None else str(state)
+
+    await eventually(job_state)  # the dispatcher recorded the job
+    started = await mail.get_mail_job(
+        pb.GetMailJobRequest(actor=WORKER, event_id=event_id, claim=True)
+    )
+    assert started.job is not None
+    assert [r.email for r in started.job.recipients] == [customer.email]
+    [claim] = started.claims
+    assert claim.outcome == pb.ClaimMailOutcome.CLAIMED
+    # Asked again, the job comes with the same delivery, busy now.
+    again = await mail.get_mail_job(
+        pb.GetMailJobRequest(actor=WORKER, event_id=event_id, claim=True)
+    )
+    assert [(c.outcome, c.delivery_id) for c in again.claims] == [
+        (pb.ClaimMailOutcome.BUSY, claim.delivery_id)
+    ]
+    # Without `claim`, nothing is claimed.
+    plain = await mail.get_mail_job(pb.GetMailJobRequest(actor=WORKER, event_id=event_id))
+    assert plain.claims == []
+
+    assert await job_state() == "enqueued"
+    await mail.finish_mail_delivery(
+        pb.FinishMailDeliveryRequest(
+            actor=WORKER,
+            delivery_id=claim.delivery_id,
+            result=pb.MailDeliveryResult.SENT,
+            complete_job=True,
+        )
+    )
+    assert await job_state() == "done"
+    done = await mail.get_mail_job(
+        pb.GetMailJobRequest(actor=WORKER, event_id=event_id, claim=True)
+    )
+    assert [c.outcome for c in done.claims] == [pb.ClaimMailOutcome.DONE]

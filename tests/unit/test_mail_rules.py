@@ -298,10 +298,27 @@ class FakeCore:
     completed: list[int] = field(default_factory=list)
     finish_failures: int = 0
 
-    async def get_job(self, event_id: int) -> pb.MailJob | None:
-        return self.job
+    claims_with_job: bool = True  # False: a booking-core that predates claiming with it
+    calls: list[str] = field(default_factory=list)
+
+    async def start(
+        self, event_id: int
+    ) -> tuple[pb.MailJob, list[pb.ClaimMailDeliveryResponse]] | None:
+        self.calls.append("start")
+        if self.job is None:
+            return None
+        claims = (
+            [await self._claim(r.email) for r in self.job.recipients]
+            if self.claims_with_job
+            else []
+        )
+        return self.job, claims
 
     async def claim(self, event_id: int, recipient: str) -> pb.ClaimMailDeliveryResponse:
+        self.calls.append("claim")
+        return await self._claim(recipient)
+
+    async def _claim(self, recipient: str) -> pb.ClaimMailDeliveryResponse:
         state = self.states.get(recipient)
         if state in ("sent", "failed"):
             outcome = pb.ClaimMailOutcome.DONE
@@ -314,7 +331,15 @@ class FakeCore:
             outcome=outcome, delivery_id=recipient, message_id=f"<{recipient}>"
         )
 
-    async def finish(self, delivery_id: str, result: pb.MailDeliveryResult, error: str) -> None:
+    async def finish(
+        self,
+        delivery_id: str,
+        result: pb.MailDeliveryResult,
+        error: str,
+        *,
+        complete_job: bool = False,
+    ) -> None:
+        self.calls.append("finish+complete" if complete_job else "finish")
         if self.finish_failures:
             self.finish_failures -= 1
             raise ConnectionError("booking-core is restarting")
@@ -323,8 +348,12 @@ class FakeCore:
             del self.states[delivery_id]
         else:
             self.states[delivery_id] = "sent" if result == pb.MailDeliveryResult.SENT else "failed"
+        if complete_job:
+            assert self.job is not None
+            self.completed.append(self.job.event_id)
 
     async def complete(self, event_id: int) -> None:
+        self.calls.append("complete")
         self.completed.append(event_id)
 
 
@@ -348,9 +377,27 @@ async def test_each_recipient_gets_one_message_however_often_the_job_runs() -> N
     core, mailer = FakeCore(job_pb()), FakeMailer()
     report = await deliver(core, mailer, composer, 7)
     assert report.sent == ["ada@example.com", "anna@clinic.example"]
+    # The job comes with its claims; the last result completes it.
+    assert core.calls == ["start", "finish", "finish+complete"]
     again = await deliver(core, mailer, composer, 7)
     assert again.sent == [] and again.already_done == report.sent
     assert mailer.sent == report.sent and core.completed == [7, 7]
+
+
+async def test_a_one_recipient_job_takes_two_calls() -> None:
+    ada = pb.MailRecipient(role="customer", email="ada@example.com", name="Ada")
+    core, mailer = FakeCore(job_pb(recipients=[ada])), FakeMailer()
+    report = await deliver(core, mailer, composer, 7)
+    assert report.sent == ["ada@example.com"] and core.completed == [7]
+    assert core.calls == ["start", "finish+complete"]
+
+
+async def test_a_core_that_does_not_claim_with_the_job_is_asked_per_recipient() -> None:
+    core, mailer = FakeCore(job_pb(), claims_with_job=False), FakeMailer()
+    report = await deliver(core, mailer, composer, 7)
+    assert report.sent == ["ada@example.com", "anna@clinic.example"]
+    assert core.calls == ["start", "claim", "finish", "claim", "finish+complete"]
+    assert core.completed == [7]
 
 
 async def test_a_transient_failure_releases_the_claim_and_retries_only_that_recipient() -> None:

@@ -20,26 +20,41 @@ class CoreClient:
     def __init__(self, channel: Channel, deadline_seconds: float) -> None:
         self._stub = pb.MailServiceStub(channel, timeout=deadline_seconds)
 
-    async def get_job(self, event_id: int) -> pb.MailJob | None:
+    async def start(
+        self, event_id: int
+    ) -> tuple[pb.MailJob, list[pb.ClaimMailDeliveryResponse]] | None:
         try:
             reply = await self._stub.get_mail_job(
-                pb.GetMailJobRequest(actor=WORKER_ACTOR, event_id=event_id)
+                pb.GetMailJobRequest(actor=WORKER_ACTOR, event_id=event_id, claim=True)
             )
         except GRPCError as exc:
             if exc.status is Status.NOT_FOUND:
                 return None
             raise
-        return reply.job
+        if reply.job is None:
+            return None
+        return reply.job, list(reply.claims)
 
     async def claim(self, event_id: int, recipient: str) -> pb.ClaimMailDeliveryResponse:
         return await self._stub.claim_mail_delivery(
             pb.ClaimMailDeliveryRequest(actor=WORKER_ACTOR, event_id=event_id, recipient=recipient)
         )
 
-    async def finish(self, delivery_id: str, result: pb.MailDeliveryResult, error: str) -> None:
+    async def finish(
+        self,
+        delivery_id: str,
+        result: pb.MailDeliveryResult,
+        error: str,
+        *,
+        complete_job: bool = False,
+    ) -> None:
         await self._stub.finish_mail_delivery(
             pb.FinishMailDeliveryRequest(
-                actor=WORKER_ACTOR, delivery_id=delivery_id, result=result, error=error
+                actor=WORKER_ACTOR,
+                delivery_id=delivery_id,
+                result=result,
+                error=error,
+                complete_job=complete_job,
             )
         )
 

@@ -1,5 +1,6 @@
-"""Delivering one event's mail: fetch its job from booking-core, and for each
-recipient claim the delivery, send it, record the outcome; then complete the job.
+"""Delivering one event's mail: fetch its job from booking-core with every
+recipient's delivery claimed, send each, record each outcome; the last outcome
+completes the job.
 Kept free of dramatiq so it can be tested against fakes of its ports.
 
 Exactly once per (booking, version, kind, recipient) in normal operation, at
@@ -39,12 +40,23 @@ FINISH_ATTEMPTS = 5
 class Core(Protocol):
     """The booking-core calls a delivery needs."""
 
-    async def get_job(self, event_id: int) -> pb.MailJob | None:
-        """The event's job, ``None`` when booking-core sends no mail for it."""
+    async def start(
+        self, event_id: int
+    ) -> tuple[pb.MailJob, list[pb.ClaimMailDeliveryResponse]] | None:
+        """The event's job and its recipients' claims (``GetMailJob`` with ``claim``), in
+        one call; ``None`` when booking-core sends no mail for it. The claims are empty
+        when booking-core predates claiming with the job."""
 
     async def claim(self, event_id: int, recipient: str) -> pb.ClaimMailDeliveryResponse: ...
 
-    async def finish(self, delivery_id: str, result: pb.MailDeliveryResult, error: str) -> None: ...
+    async def finish(
+        self,
+        delivery_id: str,
+        result: pb.MailDeliveryResult,
+        error: str,
+        *,
+        complete_job: bool = False,
+    ) -> None: ...
 
     async def complete(self, event_id: int) -> None: ...
 
@@ -72,13 +84,18 @@ class Report:
 
 
 async def _finish(
-    core: Core, delivery_id: str, result: pb.MailDeliveryResult, error: str = ""
+    core: Core,
+    delivery_id: str,
+    result: pb.MailDeliveryResult,
+    error: str = "",
+    *,
+    complete_job: bool = False,
 ) -> None:
-    """Record the outcome, retrying briefly: after a send, losing this call is what
-    would cause a duplicate."""
+    """Record the outcome (and with ``complete_job`` complete the job), retrying
+    briefly: after a send, losing this call is what would cause a duplicate."""
     for attempt in range(FINISH_ATTEMPTS):
         try:
-            await core.finish(delivery_id, result, error)
+            await core.finish(delivery_id, result, error, complete_job=complete_job)
             return
         except Exception:
             if attempt == FINISH_ATTEMPTS - 1:
@@ -87,20 +104,28 @@ async def _finish(
 
 
 async def deliver(core: Core, mailer: Mailer, compose: Composer, event_id: int) -> Report:
-    """Send the event's messages that are not sent yet.
+    """Send the event's messages that are not sent yet: two calls to booking-core for a
+    job of one recipient (the job with its claim, then the result with the job's
+    completion), one more for each further recipient.
 
     Raises ``RetryLater`` when a delivery is busy elsewhere or failed transiently
     (after doing every other one), and whatever booking-core calls raise.
     """
     report = Report()
-    job = await core.get_job(event_id)
-    if job is None:  # booking-core sends nothing for it: never hand it out again
+    started = await core.start(event_id)
+    if started is None:  # booking-core sends nothing for it: never hand it out again
         log.warning("mail.no_job", eventId=event_id)
         await core.complete(event_id)
         return report
+    job, claims = started
     errors: list[str] = []
-    for recipient in job.recipients:
-        claim = await core.claim(event_id, recipient.email)
+    completed = False
+    for index, recipient in enumerate(job.recipients):
+        claim = (
+            claims[index]
+            if len(claims) == len(job.recipients)
+            else await core.claim(event_id, recipient.email)
+        )
         if claim.outcome == pb.ClaimMailOutcome.DONE:
             report.already_done.append(recipient.email)
             continue
@@ -108,6 +133,8 @@ async def deliver(core: Core, mailer: Mailer, compose: Composer, event_id: int) 
             report.pending.append(recipient.email)
             errors.append(f"{recipient.email}: claimed by another worker")
             continue
+        # The last recipient's result completes the job when every other one is done.
+        last = index == len(job.recipients) - 1 and not report.pending
         fields = {
             "eventId": event_id,
             "kind": job.kind.name.lower(),
@@ -118,13 +145,23 @@ async def deliver(core: Core, mailer: Mailer, compose: Composer, event_id: int) 
             message = compose(job, recipient, claim.message_id)
             await mailer.send(message)
         except InvalidRecipient as exc:
-            await _finish(core, claim.delivery_id, pb.MailDeliveryResult.FAILED, str(exc))
+            await _finish(
+                core, claim.delivery_id, pb.MailDeliveryResult.FAILED, str(exc), complete_job=last
+            )
+            completed = last
             report.failed.append(recipient.email)
             log.warning("mail.failed", error=str(exc), **fields)
             continue
         except SmtpFailure as exc:
             if exc.permanent:
-                await _finish(core, claim.delivery_id, pb.MailDeliveryResult.FAILED, str(exc))
+                await _finish(
+                    core,
+                    claim.delivery_id,
+                    pb.MailDeliveryResult.FAILED,
+                    str(exc),
+                    complete_job=last,
+                )
+                completed = last
                 report.failed.append(recipient.email)
                 log.warning("mail.failed", error=str(exc), **fields)
                 continue
@@ -136,10 +173,12 @@ async def deliver(core: Core, mailer: Mailer, compose: Composer, event_id: int) 
             errors.append(f"{recipient.email}: {exc}")
             log.warning("mail.deferred", error=str(exc), **fields)
             continue
-        await _finish(core, claim.delivery_id, pb.MailDeliveryResult.SENT)
+        await _finish(core, claim.delivery_id, pb.MailDeliveryResult.SENT, complete_job=last)
+        completed = last
         report.sent.append(recipient.email)
         log.info("mail.sent", **fields)
     if report.pending:
         raise RetryLater("; ".join(errors))
-    await core.complete(event_id)
+    if not completed:
+        await core.complete(event_id)
     return report

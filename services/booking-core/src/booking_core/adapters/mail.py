@@ -145,8 +145,10 @@ _CLAIM: Final = sa.union_all(
 _DELIVERY: Final = sa.select(_d.id, _d.message_id, _d.state, sa.false().label("won")).where(
     _SAME_KEY
 )
-_LIVE_CLAIM: Final = mail_deliveries.update().where(
-    _d.id == sa.bindparam("delivery_id"), _d.state == "claimed"
+_LIVE_CLAIM: Final = (
+    mail_deliveries.update()
+    .where(_d.id == sa.bindparam("delivery_id"), _d.state == "claimed")
+    .returning(_d.event_id)
 )
 _FINISH: Final = {
     DeliveryResult.SENT: _LIVE_CLAIM.values(
@@ -219,11 +221,11 @@ class SqlMailStore:
 
     async def finish(
         self, delivery_id: UUID, result: DeliveryResult, error: str, *, now: datetime
-    ) -> bool:
+    ) -> int | None:
         parameters = {"delivery_id": delivery_id, "now": now, "error": error}
         async with self._engine.connect() as conn:
-            done = await conn.execute(_FINISH[result], parameters)
-        return bool(done.rowcount)
+            event_id = (await conn.execute(_FINISH[result], parameters)).scalar()
+        return None if event_id is None else int(event_id)
 
     async def complete_job(self, event_id: int, *, now: datetime) -> None:
         async with self._engine.connect() as conn:

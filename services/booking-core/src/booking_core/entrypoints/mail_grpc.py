@@ -10,7 +10,7 @@ from bookings_proto.bookings import v1 as pb
 from booking_core.domain.errors import InvalidArgument
 from booking_core.domain.mail import MailKind
 from booking_core.service_layer.mail import MailJob, MailService
-from booking_core.service_layer.mail_ports import ClaimResult, DeliveryResult
+from booking_core.service_layer.mail_ports import ClaimResult, DeliveryClaim, DeliveryResult
 
 from .grpc_server import CallGuard, booking_to_pb, page_limit, parse_actor, parse_uuid, rpc
 
@@ -55,6 +55,14 @@ def mail_job_to_pb(job: MailJob) -> pb.MailJob:
     )
 
 
+def claim_to_pb(claim: DeliveryClaim) -> pb.ClaimMailDeliveryResponse:
+    return pb.ClaimMailDeliveryResponse(
+        outcome=_CLAIM_TO_PB[claim.result],
+        delivery_id=str(claim.delivery_id) if claim.delivery_id else "",
+        message_id=claim.message_id,
+    )
+
+
 class MailServicer(pb.MailServiceBase):
     """``bookings.v1.MailService`` over ``MailService``."""
 
@@ -64,8 +72,12 @@ class MailServicer(pb.MailServiceBase):
 
     @rpc
     async def get_mail_job(self, message: pb.GetMailJobRequest) -> pb.GetMailJobResponse:
-        job = await self.service.get_mail_job(parse_actor(message.actor), message.event_id)
-        return pb.GetMailJobResponse(job=mail_job_to_pb(job))
+        job = await self.service.get_mail_job(
+            parse_actor(message.actor), message.event_id, claim=message.claim
+        )
+        return pb.GetMailJobResponse(
+            job=mail_job_to_pb(job), claims=[claim_to_pb(claim) for claim in job.claims]
+        )
 
     @rpc
     async def claim_mail_delivery(
@@ -74,11 +86,7 @@ class MailServicer(pb.MailServiceBase):
         claim = await self.service.claim_delivery(
             parse_actor(message.actor), message.event_id, message.recipient
         )
-        return pb.ClaimMailDeliveryResponse(
-            outcome=_CLAIM_TO_PB[claim.result],
-            delivery_id=str(claim.delivery_id) if claim.delivery_id else "",
-            message_id=claim.message_id,
-        )
+        return claim_to_pb(claim)
 
     @rpc
     async def finish_mail_delivery(
@@ -92,6 +100,7 @@ class MailServicer(pb.MailServiceBase):
             parse_uuid(message.delivery_id, "delivery_id"),
             result,
             message.error,
+            complete_job=message.complete_job,
         )
         return pb.FinishMailDeliveryResponse()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Final
 from uuid import UUID
@@ -61,6 +61,8 @@ class MailJob:
     manage_token: str
     invitation: Invitation
     invitation_ics: str
+    # With ``claim``: each recipient's claim, in the order of ``recipients``.
+    claims: list[DeliveryClaim] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +94,9 @@ class MailService:
         self._get_guest_booking = get_guest_booking
         self._get_manage_token = get_manage_token
 
-    async def get_mail_job(self, actor: Actor, event_id: int) -> MailJob:
-        """The job of event ``event_id`` (services only: ``PermissionDenied``).
+    async def get_mail_job(self, actor: Actor, event_id: int, *, claim: bool = False) -> MailJob:
+        """The job of event ``event_id`` (services only: ``PermissionDenied``), with
+        ``claim`` each recipient's delivery claimed as ``claim_delivery`` claims one.
 
         ``NotFound`` when the event is unknown or sends no mail.
         """
@@ -106,6 +109,11 @@ class MailService:
             except NotFound:
                 token = ""  # MANAGE_TOKEN_SECRET changed: send no dead link
         invitation = invitation_for(booking, details, sender=self._rules.sender, version=version)
+        claims = []
+        if claim:
+            for recipient in recipients:
+                key = DeliveryKey(event_id, booking.id, version, kind, recipient.party.email)
+                claims.append(await self._claim(key))
         return MailJob(
             event_id=event_id,
             kind=kind,
@@ -116,6 +124,7 @@ class MailService:
             manage_token=token,
             invitation=invitation,
             invitation_ics=self._render(invitation),
+            claims=claims,
         )
 
     async def _job_basis(
@@ -144,7 +153,11 @@ class MailService:
         match = next((r for r in recipients if r.party.email.casefold() == wanted), None)
         if match is None:
             raise InvalidArgument("recipient", "is not a recipient of this event's mail")
-        key = DeliveryKey(event_id, source.booking.id, version, kind, match.party.email)
+        return await self._claim(
+            DeliveryKey(event_id, source.booking.id, version, kind, match.party.email)
+        )
+
+    async def _claim(self, key: DeliveryKey) -> DeliveryClaim:
         return await self._store.claim(
             key,
             message_id=self.new_message_id(),
@@ -158,14 +171,23 @@ class MailService:
         return f"<{uuid.uuid4()}@{domain}>"
 
     async def finish_delivery(
-        self, actor: Actor, delivery_id: UUID, result: DeliveryResult, error: str
+        self,
+        actor: Actor,
+        delivery_id: UUID,
+        result: DeliveryResult,
+        error: str,
+        *,
+        complete_job: bool = False,
     ) -> None:
-        """Record what the SMTP server said; ``NotFound`` if it is not a live claim."""
+        """Record what the SMTP server said, and with ``complete_job`` complete the
+        delivery's job too (``complete_job``); ``NotFound`` if it is not a live claim."""
         _require_service(actor)
-        if not await self._store.finish(
-            delivery_id, result, error[:MAX_ERROR_LENGTH], now=self._clock()
-        ):
+        now = self._clock()
+        event_id = await self._store.finish(delivery_id, result, error[:MAX_ERROR_LENGTH], now=now)
+        if event_id is None:
             raise NotFound("no claimed delivery has this id")
+        if complete_job:
+            await self._store.complete_job(event_id, now=now)
 
     async def complete_job(self, actor: Actor, event_id: int) -> None:
         """Every recipient is handled: the dispatcher stops handing the event out."""

@@ -83,9 +83,9 @@ class MailStore(Protocol):
 
     async def finish(
         self, delivery_id: UUID, result: DeliveryResult, error: str, *, now: datetime
-    ) -> bool:
-        """Record a claimed delivery's result (``RETRY`` releases the claim); False if no
-        claimed delivery has that id."""
+    ) -> int | None:
+        """Record a claimed delivery's result (``RETRY`` releases the claim); return its
+        event's id, or None if no claimed delivery has that id."""
 
     async def complete_job(self, event_id: int, *, now: datetime) -> None:
         """Mark the event's mail job done (no-op if it is, or is unknown)."""
