@@ -3,10 +3,10 @@ provider's organisation, in one query (two joins on keys)."""
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 import sqlalchemy as sa
-from sqlalchemy.engine import RowMapping
 
 from booking_core.domain.guests import Guest
 from booking_core.domain.model import Booking, BookingStatus
@@ -33,7 +33,7 @@ BOOKING_WITH_GUEST: Final = sa.select(
 )
 
 
-def _guest(row: RowMapping) -> Guest | None:
+def _guest(row: Mapping[Any, Any]) -> Guest | None:
     if row.get("guest_reference") is None:
         return None
     return Guest(
@@ -46,8 +46,9 @@ def _guest(row: RowMapping) -> Guest | None:
     )
 
 
-def booking_from_row(row: RowMapping) -> Booking:
-    """A booking read with ``BOOKING_WITH_GUEST``."""
+def booking_from_row(row: Mapping[Any, Any]) -> Booking:
+    """A booking read with ``BOOKING_WITH_GUEST`` (a ``RowMapping``, or a ``Prepared``
+    statement's dict)."""
     return Booking(
         id=row["id"],
         provider_id=row["provider_id"],

@@ -10,13 +10,13 @@ for a live claim.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from booking_core.domain.mail import BookingDetails, MailKind, Party
@@ -31,6 +31,7 @@ from booking_core.service_layer.mail_ports import (
 )
 
 from .bookings_read import BOOKING_WITH_GUEST, booking_from_row
+from .prepared import Prepared
 from .tables import (
     bookings,
     customers,
@@ -72,7 +73,7 @@ _DETAIL_COLUMNS: Final = (
 # An event's mail in one query: the event, its booking with the guest and the
 # provider (``BOOKING_WITH_GUEST``), the customer and the event type. An event on
 # a public channel, or of a booking that is not in ``bookings``, matches nothing.
-_SOURCE: Final = (
+_SOURCE: Final = Prepared(
     BOOKING_WITH_GUEST.add_columns(events.c.type.label("event_type"), *_DETAIL_COLUMNS)
     .join(customers, customers.c.id == bookings.c.customer_id)
     .outerjoin(event_types, event_types.c.id == bookings.c.event_type_id)
@@ -81,7 +82,7 @@ _SOURCE: Final = (
 )
 
 
-def _details(row: RowMapping) -> BookingDetails:
+def _details(row: Mapping[Any, Any]) -> BookingDetails:
     if row["event_type_name"] is not None:
         summary = row["event_type_name"]
         time_zone = row["event_type_time_zone"]
@@ -131,19 +132,21 @@ _CLAIMED: Final = (
 # The claim, or else the delivery that stood before this statement: one round trip.
 # (The second SELECT reads the statement's snapshot, which misses a delivery that
 # another claim inserted while this one waited on the key: ``_DELIVERY`` reads it.)
-_CLAIM: Final = sa.union_all(
-    sa.select(
-        _CLAIMED.c.id,
-        _CLAIMED.c.message_id,
-        sa.literal("claimed").label("state"),
-        sa.true().label("won"),
-    ),
-    sa.select(_d.id, _d.message_id, _d.state, sa.false()).where(
-        _SAME_KEY, ~sa.exists(sa.select(_CLAIMED.c.id))
-    ),
+_CLAIM: Final = Prepared(
+    sa.union_all(
+        sa.select(
+            _CLAIMED.c.id,
+            _CLAIMED.c.message_id,
+            sa.literal("claimed").label("state"),
+            sa.true().label("won"),
+        ),
+        sa.select(_d.id, _d.message_id, _d.state, sa.false()).where(
+            _SAME_KEY, ~sa.exists(sa.select(_CLAIMED.c.id))
+        ),
+    )
 )
-_DELIVERY: Final = sa.select(_d.id, _d.message_id, _d.state, sa.false().label("won")).where(
-    _SAME_KEY
+_DELIVERY: Final = Prepared(
+    sa.select(_d.id, _d.message_id, _d.state, sa.false().label("won")).where(_SAME_KEY)
 )
 _LIVE_CLAIM: Final = (
     mail_deliveries.update()
@@ -151,16 +154,20 @@ _LIVE_CLAIM: Final = (
     .returning(_d.event_id)
 )
 _FINISH: Final = {
-    DeliveryResult.SENT: _LIVE_CLAIM.values(
-        state="sent", sent_at=sa.bindparam("now"), last_error=None
+    DeliveryResult.SENT: Prepared(
+        _LIVE_CLAIM.values(state="sent", sent_at=sa.bindparam("now"), last_error=None)
     ),
-    DeliveryResult.FAILED: _LIVE_CLAIM.values(
-        state="failed", failed_at=sa.bindparam("now"), last_error=sa.bindparam("error")
+    DeliveryResult.FAILED: Prepared(
+        _LIVE_CLAIM.values(
+            state="failed", failed_at=sa.bindparam("now"), last_error=sa.bindparam("error")
+        )
     ),
     # Released: any later claim takes it over.
-    DeliveryResult.RETRY: _LIVE_CLAIM.values(claimed_at=_EPOCH, last_error=sa.bindparam("error")),
+    DeliveryResult.RETRY: Prepared(
+        _LIVE_CLAIM.values(claimed_at=_EPOCH, last_error=sa.bindparam("error"))
+    ),
 }
-_COMPLETE_JOB: Final = (
+_COMPLETE_JOB: Final = Prepared(
     mail_jobs.update()
     .where(mail_jobs.c.event_id == sa.bindparam("job_event_id"), mail_jobs.c.state == "enqueued")
     .values(state="done", done_at=sa.bindparam("now"))
@@ -168,18 +175,32 @@ _COMPLETE_JOB: Final = (
 
 
 class SqlMailStore:
-    """Implements ``MailStore``. Each call is one statement in autocommit (its own
-    transaction, one round trip), except a claim that finds another claim being
-    made at the same moment, which reads the winner with a second one."""
+    """Implements ``MailStore``. Each call is one statement, compiled once and run on
+    asyncpg (``Prepared``) outside any transaction: its own transaction, one round
+    trip; except a claim that finds another claim being made at the same moment,
+    which reads the winner with a second one."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
-    async def source(self, event_id: int) -> MailSource | None:
+    async def _fetch(self, *statements: tuple[Prepared, Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The rows of the first statement that returns any, in order, on one pooled
+        connection (``[]`` when none does)."""
         async with self._engine.connect() as conn:
-            row = (await conn.execute(_SOURCE, {"event_id": event_id})).mappings().first()
-        if row is None:
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            for prepared, parameters in statements:
+                rows = await prepared.fetch(driver, conn.dialect, parameters)
+                if rows:
+                    return rows
+        return []
+
+    async def source(self, event_id: int) -> MailSource | None:
+        rows = await self._fetch((_SOURCE, {"event_id": event_id}))
+        if not rows:
             return None
+        row = rows[0]
         return MailSource(row["event_type"], booking_from_row(row), _details(row))
 
     async def details(self, booking: Booking) -> BookingDetails:
@@ -210,26 +231,24 @@ class SqlMailStore:
             "now": now,
             "taken_over_before": now - lease,
         }
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(_CLAIM, parameters)).first()
-            if row is None:
-                row = (await conn.execute(_DELIVERY, parameters)).one()
-        if row.won:
-            return DeliveryClaim(ClaimResult.CLAIMED, row.id, row.message_id)
-        result = ClaimResult.BUSY if row.state == "claimed" else ClaimResult.DONE
-        return DeliveryClaim(result, row.id, row.message_id)
+        rows = await self._fetch((_CLAIM, parameters), (_DELIVERY, parameters))
+        if not rows:  # pragma: no cover - the key's row exists once the claim statement ran
+            raise RuntimeError("a claimed delivery vanished")
+        row = rows[0]
+        if row["won"]:
+            return DeliveryClaim(ClaimResult.CLAIMED, row["id"], row["message_id"])
+        result = ClaimResult.BUSY if row["state"] == "claimed" else ClaimResult.DONE
+        return DeliveryClaim(result, row["id"], row["message_id"])
 
     async def finish(
         self, delivery_id: UUID, result: DeliveryResult, error: str, *, now: datetime
     ) -> int | None:
         parameters = {"delivery_id": delivery_id, "now": now, "error": error}
-        async with self._engine.connect() as conn:
-            event_id = (await conn.execute(_FINISH[result], parameters)).scalar()
-        return None if event_id is None else int(event_id)
+        rows = await self._fetch((_FINISH[result], parameters))
+        return int(rows[0]["event_id"]) if rows else None
 
     async def complete_job(self, event_id: int, *, now: datetime) -> None:
-        async with self._engine.connect() as conn:
-            await conn.execute(_COMPLETE_JOB, {"job_event_id": event_id, "now": now})
+        await self._fetch((_COMPLETE_JOB, {"job_event_id": event_id, "now": now}))
 
     async def failures(self, organisation_id: UUID, limit: int) -> list[MailFailure]:
         d = mail_deliveries.c

@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Final, Self
@@ -40,7 +40,6 @@ import asyncpg.exceptions
 import sqlalchemy as sa
 from bookings_common import tracing
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from booking_core.domain.commands import BookingFilters
@@ -80,6 +79,7 @@ from .locks import (
     PROVIDER_LOCK_CLASS,
     TEAM_LOCK_CLASS,
 )
+from .prepared import Prepared
 from .session import Session, sqlstate_of
 from .tables import (
     booking_guests,
@@ -140,9 +140,16 @@ def _replace_closed_connection(dbapi_connection: Any, record: Any, proxy: Any) -
 
 
 def is_unavailable(exc: BaseException) -> bool:
-    """True when ``exc`` means the database cannot be reached (retrying later may work)."""
+    """True when ``exc`` (SQLAlchemy's, or asyncpg's from a ``Prepared`` statement)
+    means the database cannot be reached (retrying later may work)."""
     if isinstance(exc, (OSError, TimeoutError, asyncio.TimeoutError, sa.exc.TimeoutError)):
         return True
+    # A closed connection, or one a server shutting down left mid-operation.
+    if isinstance(exc, (asyncpg.exceptions.InterfaceError, asyncpg.exceptions.InternalClientError)):
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        sqlstate = getattr(exc, "sqlstate", None)
+        return isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES)
     if isinstance(exc, sa.exc.DBAPIError):
         if exc.connection_invalidated or isinstance(
             exc, (sa.exc.InterfaceError, sa.exc.OperationalError)
@@ -165,7 +172,7 @@ def _owned_by(table: sa.Table, owner: Owner) -> sa.ColumnElement[bool]:
     return table.c[column] == owner.id
 
 
-def logged_event(row: RowMapping) -> LoggedEvent:
+def logged_event(row: Mapping[Any, Any]) -> LoggedEvent:
     """Map an ``events`` row to a ``LoggedEvent``."""
     return LoggedEvent(
         id=row["id"],
@@ -181,8 +188,9 @@ def logged_event(row: RowMapping) -> LoggedEvent:
     )
 
 
-def _translate_integrity_error(exc: sa.exc.IntegrityError) -> Exception:
-    """The domain error for a constraint a new booking broke, else ``exc`` itself."""
+def _translate_integrity_error(exc: Exception) -> Exception:
+    """The domain error for a constraint a new booking broke (``exc`` SQLAlchemy's or
+    asyncpg's), else ``exc`` itself."""
     _, constraint = sqlstate_of(exc)
     if constraint == "bookings_no_overlap":
         return BookingOverlap("the slot overlaps another booking of this provider")
@@ -197,6 +205,41 @@ def _translate_integrity_error(exc: sa.exc.IntegrityError) -> Exception:
     return exc
 
 
+# The statements every request runs, compiled once (see ``prepared``).
+_BOOKING_BY_ID: Final = Prepared(
+    BOOKING_WITH_GUEST.where(bookings.c.id == sa.bindparam("booking_id"))
+)
+
+
+@functools.cache
+def _page_statement(by_customer: bool, list_type: ListType, after: bool) -> Prepared:
+    """A keyset page of an owner's bookings: upcoming ascending, past descending, by
+    ``(start_time, id)``, after the cursor's key when ``after``. Parameters
+    ``owner_id``, ``now``, ``page_limit``, ``after_start``, ``after_id``."""
+    owner = bookings.c.customer_id if by_customer else bookings.c.provider_id
+    key = sa.tuple_(bookings.c.start_time, bookings.c.id)
+    cursor = sa.tuple_(
+        sa.bindparam("after_start", type_=bookings.c.start_time.type),
+        sa.bindparam("after_id", type_=bookings.c.id.type),
+    )
+    query = BOOKING_WITH_GUEST.where(owner == sa.bindparam("owner_id")).limit(
+        sa.bindparam("page_limit", type_=sa.Integer)
+    )
+    if list_type is ListType.UPCOMING:
+        query = query.where(bookings.c.start_time >= sa.bindparam("now")).order_by(
+            bookings.c.start_time, bookings.c.id
+        )
+        if after:
+            query = query.where(key > cursor)
+    else:
+        query = query.where(bookings.c.start_time < sa.bindparam("now")).order_by(
+            bookings.c.start_time.desc(), bookings.c.id.desc()
+        )
+        if after:
+            query = query.where(key < cursor)
+    return Prepared(query)
+
+
 class SqlBookingRepository:
     def __init__(self, session: Session, staged: list[Booking]) -> None:
         self._session = session
@@ -207,10 +250,13 @@ class SqlBookingRepository:
         self._staged.append(booking)
 
     async def get(self, booking_id: UUID, *, for_update: bool = False) -> Booking | None:
-        query = BOOKING_WITH_GUEST.where(bookings.c.id == booking_id)
-        # Locking the booking's row only (FOR UPDATE OF bookings), not the joined ones.
-        row = await self._session.first(query, for_update=for_update, of=bookings)
-        return booking_from_row(row) if row is not None else None
+        if for_update:
+            query = BOOKING_WITH_GUEST.where(bookings.c.id == booking_id)
+            # Locking the booking's row only (FOR UPDATE OF bookings), not the joined ones.
+            row = await self._session.first(query, for_update=True, of=bookings)
+            return booking_from_row(row) if row is not None else None
+        rows = await self._session.fetch(_BOOKING_BY_ID, {"booking_id": booking_id})
+        return booking_from_row(rows[0]) if rows else None
 
     async def get_many(self, booking_ids: Sequence[UUID]) -> dict[UUID, Booking]:
         rows = await self._session.read(BOOKING_WITH_GUEST.where(bookings.c.id.in_(booking_ids)))
@@ -245,21 +291,11 @@ class SqlBookingRepository:
         after: tuple[datetime, UUID] | None,
         limit: int,
     ) -> list[Booking]:
-        key = sa.tuple_(bookings.c.start_time, bookings.c.id)
-        query = BOOKING_WITH_GUEST.where(_owned_by(bookings, owner)).limit(limit)
-        if list_type is ListType.UPCOMING:
-            query = query.where(bookings.c.start_time >= now).order_by(
-                bookings.c.start_time, bookings.c.id
-            )
-            if after is not None:
-                query = query.where(key > sa.tuple_(*after))
-        else:
-            query = query.where(bookings.c.start_time < now).order_by(
-                bookings.c.start_time.desc(), bookings.c.id.desc()
-            )
-            if after is not None:
-                query = query.where(key < sa.tuple_(*after))
-        rows = (await self._session.read(query)).mappings().all()
+        page = _page_statement(owner.kind is ActorKind.CUSTOMER, list_type, after is not None)
+        parameters: dict[str, Any] = {"owner_id": owner.id, "now": now, "page_limit": limit}
+        if after is not None:
+            parameters["after_start"], parameters["after_id"] = after
+        rows = await self._session.fetch(page, parameters)
         return [booking_from_row(row) for row in rows]
 
     async def search(
@@ -570,6 +606,18 @@ def write_statement(n_bookings: int, n_reminders: int, n_events: int) -> sa.Exec
     return events.insert().from_select(list(_EVENT_COLUMNS), source).returning(events)
 
 
+@functools.cache
+def prepared_write_statement(n_bookings: int, n_reminders: int, n_events: int) -> Prepared:
+    """``write_statement`` compiled once (see ``prepared``)."""
+    return Prepared(write_statement(n_bookings, n_reminders, n_events))
+
+
+@functools.cache
+def prepared_events_statement() -> Prepared:
+    """``events_statement`` compiled once (see ``prepared``)."""
+    return Prepared(events_statement())
+
+
 # Array types of the events' columns, for ``events_statement``'s unnest.
 # (The payload travels as JSON text, cast to jsonb in the statement.)
 _EVENT_ARRAYS: Final = {
@@ -779,10 +827,10 @@ class SqlUnitOfWork:
             raise ValueError("a new booking or reminder is committed with its event")
         if self._staged:
             if len(self._staged) > 1 and not (self._new_bookings or self._new_reminders):
-                statement = events_statement()
+                statement = prepared_events_statement()
                 parameters = _events_parameters(self._staged)
             else:
-                statement = write_statement(
+                statement = prepared_write_statement(
                     len(self._new_bookings), len(self._new_reminders), len(self._staged)
                 )
                 parameters = _write_parameters(
@@ -790,10 +838,10 @@ class SqlUnitOfWork:
                 )
             try:
                 # Outside a transaction the statement is its own: one round trip.
-                result = await session.conn.execute(statement, parameters)
-            except sa.exc.IntegrityError as exc:
+                rows = await session.fetch(statement, parameters)
+            except (sa.exc.IntegrityError, asyncpg.IntegrityConstraintViolationError) as exc:
                 raise _translate_integrity_error(exc) from None
-            written = [logged_event(row) for row in result.mappings()]
+            written = [logged_event(row) for row in rows]
             written.sort(key=lambda e: e.id)
         if session.in_transaction:
             await session.conn.commit()

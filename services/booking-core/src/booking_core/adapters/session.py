@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .prepared import Prepared
+
 
 def sqlstate_of(exc: BaseException) -> tuple[str | None, str | None]:
-    """Return ``(sqlstate, constraint_name)`` of a SQLAlchemy-wrapped asyncpg error."""
+    """Return ``(sqlstate, constraint_name)`` of an asyncpg error, SQLAlchemy-wrapped
+    or not."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return getattr(exc, "sqlstate", None), getattr(exc, "constraint_name", None)
     orig = getattr(exc, "orig", None)
     sqlstate = getattr(orig, "sqlstate", None)
     cause = getattr(orig, "__cause__", None)
@@ -24,6 +31,22 @@ class Session:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
         self.in_transaction = False
+        self._driver: asyncpg.Connection | None = None
+
+    async def fetch(
+        self, prepared: Prepared, parameters: Mapping[str, Any]
+    ) -> Sequence[Mapping[str, Any]]:
+        """The rows of ``prepared`` for ``parameters``: straight on asyncpg outside a
+        transaction (see ``prepared``), through SQLAlchemy inside one. Outside one,
+        errors are asyncpg's."""
+        if self.in_transaction:
+            result = await self.conn.execute(prepared.statement, dict(parameters))
+            return [dict(row) for row in result.mappings()]
+        if self._driver is None:
+            raw = await self.conn.get_raw_connection()
+            self._driver = raw.driver_connection
+        assert self._driver is not None
+        return await prepared.fetch(self._driver, self.conn.dialect, parameters)
 
     async def read(self, statement: sa.Executable) -> sa.CursorResult[Any]:
         """Run a plain read: inside the transaction if one began, else on its own."""
