@@ -10,6 +10,7 @@ from __future__ import annotations
 from bookings_common.logging import configure_logging, get_logger
 from bookings_common.runtime import tune_runtime
 from bookings_common.tracing import configure_tracing
+from bookings_common.wire import BOOKING_RESPONSES, install_upb_codec
 from bookings_web.serve import serve
 
 from .app import create_app
@@ -28,6 +29,8 @@ def main() -> None:
         devTokens=settings.development,
     )
     app = create_app(settings)
+    # Pages of bookings are decoded by protobuf's C codec (same objects as betterproto2's).
+    install_upb_codec(*BOOKING_RESPONSES)
     tune_runtime()
     serve(
         app,
