@@ -155,6 +155,7 @@ class Bench:
         profilers = await self.profile(f"{mode}-{len(workers)}")
         if await process.wait() != 0:
             raise RuntimeError(f"load generator failed ({mode})")
+        during = self.cpu(monolith_pid)
         for profiler in profilers:
             await profiler.wait()
         # What the requests set going (the outbox, mail, reminders) is theirs too, and
@@ -162,13 +163,17 @@ class Bench:
         await self.settle()
         after = self.cpu(monolith_pid)
         result: dict[str, Any] = json.loads(results.read_text())
-        # CPU milliseconds per request, warm-up included, by process.
+        requests = max(1, result["total_requests"])
+        # CPU milliseconds per request, warm-up included, by process: while the load
+        # ran, and until the system was idle again.
         result["cpu_ms"] = {
-            name: (after[name] - before[name]) * 1000 / max(1, result["total_requests"])
-            for name in before
+            name: (during[name] - before[name]) * 1000 / requests for name in before
+        }
+        result["cpu_ms_settled"] = {
+            name: (after[name] - before[name]) * 1000 / requests for name in before
         }
         if monolith_pid is not None:  # the system idles meanwhile: not the monolith's
-            result["cpu_ms"]["others"] = -1.0
+            result["cpu_ms"]["others"] = result["cpu_ms_settled"]["others"] = -1.0
         print(f"  {mode} x{len(workers)}: {summary(result)}", flush=True)
         return result
 
@@ -383,9 +388,10 @@ def summary(result: dict[str, Any]) -> str:
     if "rps" not in result:
         return json.dumps(result["statuses"])
     cpu = ", ".join(f"{name} {ms:.2f}" for name, ms in result["cpu_ms"].items())
+    settled = ", ".join(f"{name} {ms:.2f}" for name, ms in result["cpu_ms_settled"].items())
     return (
         f"{result['rps']:.0f} req/s, p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms, "
-        f"{result['errors']} errors; CPU ms/request: {cpu}"
+        f"{result['errors']} errors; CPU ms/request: {cpu}; until idle: {settled}"
     )
 
 
@@ -557,8 +563,10 @@ def _others(cpu: dict[str, float]) -> str:
     return f"{cpu['others']:.2f}" if cpu.get("others", -1.0) >= 0 else "n/a"
 
 
-def _cpu_total(figures: dict[str, Any]) -> float:
-    cpu = figures["cpu_ms"]
+def _cpu_total(figures: dict[str, Any], key: str = "cpu_ms") -> float:
+    """booking-core + gateway + PostgreSQL, ms per request (``cpu_ms_settled``: until
+    the system was idle again)."""
+    cpu = figures[key]
     return float(cpu["booking-core"] + cpu["gateway"] + max(0.0, cpu["PostgreSQL"]))
 
 
@@ -662,6 +670,7 @@ def report(figures: dict[str, Any], extra: dict[str, str], args: Any) -> str:
         "",
         "</details>",
         "",
+        *deferred_work(figures["create_http_16"]),
         "## Reads",
         "",
         *TABLE_HEAD,
@@ -700,6 +709,34 @@ def report(figures: dict[str, Any], extra: dict[str, str], args: Any) -> str:
     if profile:
         lines += [profile, ""]
     return "\n".join(lines)
+
+
+def deferred_work(create: dict[str, Any]) -> list[str]:
+    """What creates set going that runs on after the load stops (outbox, mail), per
+    create: the CPU counted until the system was idle again, minus that of the run."""
+    during, settled = create["cpu_ms"], create["cpu_ms_settled"]
+    names = ("booking-core", "gateway", "PostgreSQL", "others")
+    return [
+        "### What a create sets going",
+        "",
+        "Every booking is announced on Redis (outbox), reaches the notifiers, and is mailed "
+        "to its customer with an invitation (mail dispatcher, mail worker, SMTP sink), "
+        "partly while the load runs and partly after. The CPU per create of "
+        "`POST /bookings` at 16 clients, counted until the system was idle again:",
+        "",
+        "| CPU ms per create | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+        "| while the load ran (the table above) | "
+        + " | ".join(f"{during[n]:.2f}" for n in names)
+        + " |",
+        "| until the system was idle again | "
+        + " | ".join(f"{settled[n]:.2f}" for n in names)
+        + " |",
+        "",
+        f"booking-core + gateway + PostgreSQL: {_cpu_total(create):.2f} ms while the load ran, "
+        f"{_cpu_total(create, 'cpu_ms_settled'):.2f} ms in all.",
+        "",
+    ]
 
 
 def before_after(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
@@ -741,14 +778,19 @@ def before_after(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
             ),
             f"| | CPU ms/request: booking-core + gateway + PostgreSQL | {_cpu_total(b):.2f} "
             f"| {_cpu_total(a):.2f} | {ratio(_cpu_total(b), _cpu_total(a))} |",
+            f"| | the same until the system was idle again | "
+            f"{_cpu_total(b, 'cpu_ms_settled'):.2f} | {_cpu_total(a, 'cpu_ms_settled'):.2f} | "
+            f"{ratio(_cpu_total(b, 'cpu_ms_settled'), _cpu_total(a, 'cpu_ms_settled'))} |",
         ]
-    create_ratio = _cpu_total(after["create_http_16"]) / _cpu_total(before["create_http_16"])
+    b16, a16 = before["create_http_16"], after["create_http_16"]
     lines += [
         "",
-        f"ratio cpu-per-create after/before: {create_ratio:.2f}",
+        f"ratio cpu-per-create after/before: {_cpu_total(a16) / _cpu_total(b16):.2f}",
         "",
-        "- Target: at most 0.50. `others` is the rest of the system (notifiers, workers, "
-        "the mail sink, Redis); the target counts booking-core, the gateway and PostgreSQL.",
+        "- Target: at most 0.50, booking-core, the gateway and PostgreSQL while the load "
+        "runs. Until the system is idle again (the work each create sets going included): "
+        f"{_cpu_total(a16, 'cpu_ms_settled') / _cpu_total(b16, 'cpu_ms_settled'):.2f}. "
+        "`others` is the rest of the system (notifiers, workers, the mail sink, Redis).",
         "",
     ]
     return lines
