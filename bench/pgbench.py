@@ -53,13 +53,15 @@ class Statement:
 @contextlib.contextmanager
 def recording() -> Iterator[list[Statement]]:
     """Record what asyncpg sends: simple queries (``Connection.execute``, which
-    carries BEGIN/COMMIT/ROLLBACK), ``Connection.fetchrow`` (the pre-ping) and
-    prepared statements (SQLAlchemy's path)."""
+    carries BEGIN/COMMIT/ROLLBACK), ``Connection.fetchrow`` (the pre-ping),
+    prepared statements (SQLAlchemy's path) and ``Connection.fetch`` (booking-core's
+    ``Prepared`` statements)."""
     sent: list[Statement] = []
-    execute, fetchrow, fetch = (
+    execute, fetchrow, fetch, connection_fetch = (
         asyncpg.Connection.execute,
         asyncpg.Connection.fetchrow,
         PreparedStatement.fetch,
+        asyncpg.Connection.fetch,
     )
 
     async def record_execute(self: Any, query: str, *args: Any, **kw: Any) -> Any:
@@ -74,15 +76,21 @@ def recording() -> Iterator[list[Statement]]:
         sent.append(Statement(self.get_query(), args))
         return await fetch(self, *args, **kw)
 
+    async def record_connection_fetch(self: Any, query: str, *args: Any, **kw: Any) -> Any:
+        sent.append(Statement(query, args))
+        return await connection_fetch(self, query, *args, **kw)
+
     asyncpg.Connection.execute = record_execute  # type: ignore[method-assign]
     asyncpg.Connection.fetchrow = record_fetchrow  # type: ignore[method-assign]
     PreparedStatement.fetch = record_fetch  # type: ignore[method-assign]
+    asyncpg.Connection.fetch = record_connection_fetch  # type: ignore[method-assign]
     try:
         yield sent
     finally:
         asyncpg.Connection.execute = execute  # type: ignore[method-assign]
         asyncpg.Connection.fetchrow = fetchrow  # type: ignore[method-assign]
         PreparedStatement.fetch = fetch  # type: ignore[method-assign]
+        asyncpg.Connection.fetch = connection_fetch  # type: ignore[method-assign]
 
 
 class _Discard:
