@@ -1,9 +1,9 @@
 """``make bench``: the whole system under load, next to the database's own ceiling.
 
 Starts the system exactly as ``make dev`` does (booking-core, the gateway, two
-notifiers and the worker under honcho) against a fresh database and a private
-redis-server, then measures, each workload from a load generator in its own
-process (``bench/load.py``), with a warm-up first:
+notifiers, the workers and the mail sink under honcho) against a fresh database
+and a private redis-server, then measures, each workload from a load generator in
+its own process (``bench/load.py``), with a warm-up first:
 
 - creates through the gateway (``POST /bookings``) at 16 and 64 clients;
 - the same creates straight to booking-core over gRPC (what the gateway costs);
@@ -15,12 +15,19 @@ process (``bench/load.py``), with a warm-up first:
 - reads: ``GET /bookings/{id}`` and a ``GET /bookings`` page, and the same reads
   against the monolith baseline (ratios read ÷ monolith);
 - contention: 200 creates for one provider's same slot at once;
+- with ``--before REV`` (by default the code issue 18 started from), the same
+  warm-up, creates and reads against that revision's own system, first.
 
-then runs the reminder and notifier benchmarks, and writes everything, with the
-machine's cores, memory and versions, to ``bench/RESULTS.md`` (and stdout).
+Each process's CPU per request is counted while the load runs and until the
+system is idle again (``Bench.settle``: every booking's confirmation mail drains
+for a minute or more after a create run), so no workload runs into the work an
+earlier one set going. Then it runs the reminder, notifier and ticketing
+benchmarks, and writes everything, with the machine's cores, memory and
+versions, to ``bench/RESULTS.md`` (and stdout).
 
-    make bench                                   # about 13 minutes
-    .venv/bin/python bench/system.py --quick     # system figures only, shorter runs
+    make bench                                   # about 40 minutes
+    .venv/bin/python bench/system.py --system-only --before ''   # about 15 minutes
+    .venv/bin/python bench/system.py --quick     # shorter runs, no other benchmark
 """
 
 from __future__ import annotations
@@ -160,7 +167,7 @@ class Bench:
             await profiler.wait()
         # What the requests set going (the outbox, mail, reminders) is theirs too, and
         # must not run into the next workload.
-        await self.settle()
+        settled = await self.settle()
         after = self.cpu(monolith_pid)
         result: dict[str, Any] = json.loads(results.read_text())
         requests = max(1, result["total_requests"])
@@ -172,28 +179,36 @@ class Bench:
         result["cpu_ms_settled"] = {
             name: (after[name] - before[name]) * 1000 / requests for name in before
         }
+        result["settled_after_s"] = settled
         if monolith_pid is not None:  # the system idles meanwhile: not the monolith's
             result["cpu_ms"]["others"] = result["cpu_ms_settled"]["others"] = -1.0
         print(f"  {mode} x{len(workers)}: {summary(result)}", flush=True)
         return result
 
-    async def settle(self, *, idle_share: float = 0.1, within: float = 60.0) -> None:
-        """Wait until the system and PostgreSQL use less than ``idle_share`` of one core
-        over half a second (at most ``within`` seconds)."""
+    async def settle(
+        self, *, idle_share: float = 0.1, quiet_for: float = 2.0, within: float = 300.0
+    ) -> float:
+        """Wait until the system and PostgreSQL have used less than ``idle_share`` of one
+        core in every half second for ``quiet_for`` seconds running (a mail backlog
+        has lulls of a second or so between batches), at most ``within`` seconds;
+        return how long that took."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
+        started = loop.time()
 
         def busy() -> float:
             cpu = self.cpu()
             return cpu["booking-core"] + cpu["gateway"] + cpu["others"] + cpu["PostgreSQL"]
 
-        last = busy()
-        while loop.time() < deadline:
+        last, quiet_since = busy(), loop.time()
+        while loop.time() - started < within:
             await asyncio.sleep(0.5)
             now = busy()
-            if now - last < 0.5 * idle_share:
-                return
+            if now - last >= 0.5 * idle_share:
+                quiet_since = loop.time()
+            elif loop.time() - quiet_since >= quiet_for:
+                break
             last = now
+        return loop.time() - started
 
     async def profile(self, name: str) -> list[asyncio.subprocess.Process]:
         """With ``--profile DIR``: py-spy samples booking-core and the gateway for the
@@ -391,7 +406,8 @@ def summary(result: dict[str, Any]) -> str:
     settled = ", ".join(f"{name} {ms:.2f}" for name, ms in result["cpu_ms_settled"].items())
     return (
         f"{result['rps']:.0f} req/s, p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms, "
-        f"{result['errors']} errors; CPU ms/request: {cpu}; until idle: {settled}"
+        f"{result['errors']} errors; CPU ms/request: {cpu}; until idle "
+        f"({result['settled_after_s']:.0f} s later): {settled}"
     )
 
 
@@ -435,23 +451,20 @@ def machine() -> dict[str, str]:
 
 
 async def measure_system(args: Any, workdir: Path) -> dict[str, Any]:
+    """Every workload, each on a quiet system (``Bench.settle``). What a quiet system
+    matters most for (reads, pgbench, the monolith, contention) runs right after the
+    first creates; the heavier create runs, whose mail takes minutes to drain, last."""
     async with running_system(workdir, **SYSTEM_ENV) as system:
         database_url, redis_url = system.env["DATABASE_URL"], system.env["REDIS_URL"]
         bench = Bench(system, database_url, workdir, args)
         try:
             figures: dict[str, Any] = {"versions": await versions(database_url, redis_url)}
             first = await main_workloads(bench, args, figures)
-            figures["create_http_64"] = await bench.load("create-http", await bench.workers(64))
-            print("creates straight to booking-core (gRPC)", flush=True)
-            for clients in (16, 64):
-                figures[f"create_grpc_{clients}"] = await bench.load(
-                    "create-grpc", await bench.workers(clients)
-                )
-            print("pgbench: booking-core's per-booking SQL", flush=True)
-            figures["pgbench"] = await bench.pgbench()
             print("reads", flush=True)
             readers = readers_of(first, figures["create_http_16"])
             await read_workloads(bench, readers, figures)
+            print("pgbench: booking-core's per-booking SQL", flush=True)
+            figures["pgbench"] = await bench.pgbench()
             print("the monolith baseline: one process, the same JWT, schema and SQL", flush=True)
             monolith = await bench.monolith(await bench.workers(16), readers)
             figures["monolith_16"] = monolith["create-http"]
@@ -459,6 +472,13 @@ async def measure_system(args: Any, workdir: Path) -> dict[str, Any]:
             figures["monolith_list_16"] = monolith["list-http"]
             print(f"contention: one slot, {CONTENDERS} creates at once", flush=True)
             figures["contention"] = await bench.contention()
+            print("creates through the gateway, 64 clients", flush=True)
+            figures["create_http_64"] = await bench.load("create-http", await bench.workers(64))
+            print("creates straight to booking-core (gRPC)", flush=True)
+            for clients in (16, 64):
+                figures[f"create_grpc_{clients}"] = await bench.load(
+                    "create-grpc", await bench.workers(clients)
+                )
         finally:
             await bench.close()
     return figures
@@ -734,7 +754,8 @@ def deferred_work(create: dict[str, Any]) -> list[str]:
         + " |",
         "",
         f"booking-core + gateway + PostgreSQL: {_cpu_total(create):.2f} ms while the load ran, "
-        f"{_cpu_total(create, 'cpu_ms_settled'):.2f} ms in all.",
+        f"{_cpu_total(create, 'cpu_ms_settled'):.2f} ms in all. The system was idle again "
+        f"{create['settled_after_s']:.0f} s after the load stopped.",
         "",
     ]
 
