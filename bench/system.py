@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
@@ -58,6 +59,7 @@ from redis.asyncio import Redis  # noqa: E402
 
 from bench.pgbench import add_providers, capture, pgbench_script, run_pgbench  # noqa: E402
 from tests.e2e.conftest import running_system  # noqa: E402
+from tests.integration.conftest import fresh_database  # noqa: E402
 from tests.integration.harness import (  # noqa: E402
     INTERNAL_TOKEN,
     JWT_SECRET,
@@ -129,6 +131,7 @@ class Bench:
         duration: float | None = None,
         target: str | None = None,
         monolith_pid: int | None = None,
+        database_url: str | None = None,
     ) -> dict[str, Any]:
         """Run one workload in a fresh load-generator process; return its figures.
         ``target`` and ``monolith_pid``: against the monolith baseline instead."""
@@ -155,20 +158,20 @@ class Bench:
             "results": str(results),
         }
         config_path.write_text(json.dumps(config))
-        before = self.cpu(monolith_pid)
+        before = self.cpu(monolith_pid, database_url)
         process = await asyncio.create_subprocess_exec(
             sys.executable, str(ROOT / "bench" / "load.py"), str(config_path)
         )
         profilers = await self.profile(f"{mode}-{len(workers)}")
         if await process.wait() != 0:
             raise RuntimeError(f"load generator failed ({mode})")
-        during = self.cpu(monolith_pid)
+        during = self.cpu(monolith_pid, database_url)
         for profiler in profilers:
             await profiler.wait()
         # What the requests set going (the outbox, mail, reminders) is theirs too, and
         # must not run into the next workload.
         settled = await self.settle()
-        after = self.cpu(monolith_pid)
+        after = self.cpu(monolith_pid, database_url)
         result: dict[str, Any] = json.loads(results.read_text())
         requests = max(1, result["total_requests"])
         # CPU milliseconds per request, warm-up included, by process: while the load
@@ -235,9 +238,12 @@ class Bench:
             )
         return profilers
 
-    def cpu(self, monolith_pid: int | None = None) -> dict[str, float]:
+    def cpu(
+        self, monolith_pid: int | None = None, database_url: str | None = None
+    ) -> dict[str, float]:
         """CPU seconds so far of booking-core, the gateway (or, with ``monolith_pid``,
-        the monolith baseline in their place), every PostgreSQL process, this
+        the monolith baseline in their place), every PostgreSQL process of the
+        system's database (or ``database_url``'s), this
         script's finished children (the load generators) and the rest of the system
         (notifiers, workers, the mail sink, Redis)."""
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -254,90 +260,104 @@ class Bench:
             servers = {"booking-core": core, "gateway": gateway}
         return {
             **servers,
-            "PostgreSQL": postgres_cpu_seconds(self.database_url.rsplit("/", 1)[1]),
+            "PostgreSQL": postgres_cpu_seconds(
+                (database_url or self.database_url).rsplit("/", 1)[1]
+            ),
             "load generator": children.ru_utime + children.ru_stime,
             "others": whole - core - gateway,
         }
 
     async def pgbench(self) -> dict[str, Any]:
-        customer = (await self.register(1, "customer"))[0]
-        provider = (await self.register(1, "provider"))[0]
-        captured = await capture(self.database_url, provider, customer)
-        script, variables = pgbench_script(captured)
-        path = self.workdir / "create.pgbench"
-        path.write_text(script)
-        await add_providers(self.database_url, PGBENCH_CLIENTS)
-        run = run_pgbench
-        # Warm-up, then the measured run.
-        await asyncio.to_thread(
-            run,
-            self.database_url,
-            str(path),
-            variables,
-            run=1,
-            clients=PGBENCH_CLIENTS,
-            seconds=max(1, int(self.warmup)),
-        )
-        result: dict[str, Any] = await asyncio.to_thread(
-            run,
-            self.database_url,
-            str(path),
-            variables,
-            run=2,
-            clients=PGBENCH_CLIENTS,
-            seconds=int(self.duration),
-        )
+        """pgbench replaying booking-core's create SQL on a database of its own (the
+        same migrations): on the system's, booking-core would relay and mail every
+        booking pgbench writes, on the same two cores."""
+        async with fresh_database() as database_url:
+            customer, provider = uuid.uuid4(), uuid.uuid4()
+            await add_parties(database_url, customers=[customer], providers=[provider])
+            captured = await capture(database_url, str(provider), str(customer))
+            script, variables = pgbench_script(captured)
+            path = self.workdir / "create.pgbench"
+            path.write_text(script)
+            await add_providers(database_url, PGBENCH_CLIENTS)
+            # Warm-up, then the measured run.
+            await asyncio.to_thread(
+                run_pgbench,
+                database_url,
+                str(path),
+                variables,
+                run=1,
+                clients=PGBENCH_CLIENTS,
+                seconds=max(1, int(self.warmup)),
+            )
+            result: dict[str, Any] = await asyncio.to_thread(
+                run_pgbench,
+                database_url,
+                str(path),
+                variables,
+                run=2,
+                clients=PGBENCH_CLIENTS,
+                seconds=int(self.duration),
+            )
         result["statements"] = len(captured.statements)
         result["script"] = script
         print(f"  pgbench x{PGBENCH_CLIENTS}: {result['tps']:.0f} tps", flush=True)
         return result
 
-    async def monolith(
-        self, workers: list[dict[str, Any]], readers: list[dict[str, Any]]
-    ) -> dict[str, dict[str, Any]]:
-        """Against ``bench/monolith.py``: the same creates as ``create_http_16`` with
-        ``workers``, then the same reads as ``get_http_16`` (``readers``, who read what
-        they booked) and ``list_http_16``."""
-        customer = (await self.register(1, "customer"))[0]
-        provider = (await self.register(1, "provider"))[0]
-        port = free_port()
-        config = self.workdir / "monolith.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "port": port,
-                    "database_url": self.database_url,
-                    "jwt_secret": JWT_SECRET,
-                    "provider": provider,
-                    "customer": customer,
-                }
+    async def monolith(self, workers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Against ``bench/monolith.py`` on a database of its own (the same migrations;
+        on the system's, booking-core would relay and mail every booking it writes):
+        the same creates as ``create_http_16`` with ``workers``, then the same reads as
+        ``get_http_16`` (each worker reads what it booked) and ``list_http_16``."""
+        async with fresh_database() as database_url:
+            customer, provider = str(uuid.uuid4()), str(uuid.uuid4())
+            await add_parties(
+                database_url,
+                customers=[customer, *(w["customer"] for w in workers)],
+                providers=[provider, *(w["provider"] for w in workers)],
             )
-        )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(ROOT / "bench" / "monolith.py"),
-            str(config),
-            stdout=asyncio.subprocess.PIPE,
-        )
-        target = f"http://127.0.0.1:{port}"
-        try:
-            assert process.stdout is not None
-            ready = await asyncio.wait_for(process.stdout.readline(), 60)
-            if ready.strip() != b"ready":
-                raise RuntimeError("bench/monolith.py did not start")
-            figures = {}
-            for mode, clients in (
-                ("create-http", workers),
-                ("get-http", readers),
-                ("list-http", readers),
-            ):
-                figures[mode] = await self.load(
-                    mode, clients, target=target, monolith_pid=process.pid
+            port = free_port()
+            config = self.workdir / "monolith.json"
+            config.write_text(
+                json.dumps(
+                    {
+                        "port": port,
+                        "database_url": database_url,
+                        "jwt_secret": JWT_SECRET,
+                        "provider": provider,
+                        "customer": customer,
+                    }
                 )
-            return figures
-        finally:
-            process.terminate()
-            await process.wait()
+            )
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(ROOT / "bench" / "monolith.py"),
+                str(config),
+                stdout=asyncio.subprocess.PIPE,
+            )
+            target = f"http://127.0.0.1:{port}"
+            try:
+                assert process.stdout is not None
+                ready = await asyncio.wait_for(process.stdout.readline(), 60)
+                if ready.strip() != b"ready":
+                    raise RuntimeError("bench/monolith.py did not start")
+                figures: dict[str, dict[str, Any]] = {}
+                for mode in ("create-http", "get-http", "list-http"):
+                    clients = (
+                        workers
+                        if mode == "create-http"
+                        else readers_of(workers, figures["create-http"])
+                    )
+                    figures[mode] = await self.load(
+                        mode,
+                        clients,
+                        target=target,
+                        monolith_pid=process.pid,
+                        database_url=database_url,
+                    )
+                return figures
+            finally:
+                process.terminate()
+                await process.wait()
 
     async def contention(self) -> dict[str, Any]:
         customers = await self.register(CONTENDERS, "customer")
@@ -363,6 +383,25 @@ def postgres_cpu_seconds(database: str) -> float:
         except (OSError, ValueError, IndexError):
             continue
     return total
+
+
+async def add_parties(
+    database_url: str, *, customers: Iterable[str | uuid.UUID], providers: Iterable[str | uuid.UUID]
+) -> None:
+    """Customers and providers with these ids in a baseline's own database."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.executemany(
+            "INSERT INTO customers (id, name, email)"
+            " VALUES ($1::uuid, 'Bench', $1 || '@example.com') ON CONFLICT DO NOTHING",
+            [(str(c),) for c in customers],
+        )
+        await conn.executemany(
+            "INSERT INTO providers (id, name) VALUES ($1::uuid, 'Bench') ON CONFLICT DO NOTHING",
+            [(str(p),) for p in providers],
+        )
+    finally:
+        await conn.close()
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -466,7 +505,7 @@ async def measure_system(args: Any, workdir: Path) -> dict[str, Any]:
             print("pgbench: booking-core's per-booking SQL", flush=True)
             figures["pgbench"] = await bench.pgbench()
             print("the monolith baseline: one process, the same JWT, schema and SQL", flush=True)
-            monolith = await bench.monolith(await bench.workers(16), readers)
+            monolith = await bench.monolith(await bench.workers(16))
             figures["monolith_16"] = monolith["create-http"]
             figures["monolith_get_16"] = monolith["get-http"]
             figures["monolith_list_16"] = monolith["list-http"]
