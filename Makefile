@@ -129,7 +129,7 @@ run-payments: $(INSTALLED) .env ## run payment-service (dramatiq, queue payments
 	$(BIN)/dramatiq payment_service.broker --processes 1 --threads $${WORKER_THREADS:-4} \
 	    --queues payments --skip-logging
 
-bench: $(INSTALLED) ## every benchmark (the system and its baselines, the code before issue 18, reminders, notifier, tickets) into bench/RESULTS.md (~40 min)
+bench: $(INSTALLED) ## every benchmark (the system and its baselines, the code before issue 18, reminders, notifier, tickets) into bench/RESULTS.md (~30 min)
 	$(BIN)/python bench/system.py $(BENCH_ARGS)
 
 bench-reminders: $(INSTALLED) ## benchmark: 10,000 reminders due over two minutes, then 5,000 due at one second (about 6 minutes)

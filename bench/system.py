@@ -25,7 +25,7 @@ earlier one set going. Then it runs the reminder, notifier and ticketing
 benchmarks, and writes everything, with the machine's cores, memory and
 versions, to ``bench/RESULTS.md`` (and stdout).
 
-    make bench                                   # about 40 minutes
+    make bench                                   # about half an hour
     .venv/bin/python bench/system.py --system-only --before ''   # about 15 minutes
     .venv/bin/python bench/system.py --quick     # shorter runs, no other benchmark
 """
