@@ -9,7 +9,8 @@ Structure (RFC 2046 multiparts; the calendar parts as RFC 6047 describes)::
         text/calendar; method=REQUEST   the invitation, for calendar clients
       application/ics; name=invite.ics  the same invitation, as an attachment
 
-Headers are set through ``email.policy.SMTP``'s header registry: names go into
+Headers are set through ``email.policy.SMTP``'s header registry (each header class
+built once, ``policy.CachedHeaderRegistry``): names go into
 ``Address`` objects (quoted and RFC 2047-encoded as needed) and every value is
 flattened to one line first, so a name with CR, LF or ``Bcc:`` in it stays
 inside its own header.
@@ -21,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Final
@@ -30,6 +30,8 @@ from zoneinfo import ZoneInfo
 
 from bookings_proto.bookings import v1 as pb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from .policy import SMTP_POLICY
 
 TEMPLATES: Final = Path(__file__).parent / "templates"
 MAX_SUBJECT: Final = 200
@@ -134,7 +136,7 @@ def compose(
         # An ASCII dash: Python folds a long header with an encoded word badly.
         when=when(booking.start_time, booking.end_time, job.time_zone, dash="-"),
     )
-    message = EmailMessage(policy=SMTP)
+    message = EmailMessage(policy=SMTP_POLICY)
     try:
         message["To"] = Address(
             display_name=one_line(recipient.name), addr_spec=one_line(recipient.email)

@@ -22,12 +22,13 @@ import signal
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import EmailMessage
-from email.policy import default
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from bookings_common.logging import configure_logging, get_logger
+
+from .policy import DEFAULT_POLICY
 
 log = get_logger("mail_sink")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -62,8 +63,8 @@ class StoringHandler:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{name}.eml"
         path.write_bytes(raw)
-        message = message_from_bytes(raw, policy=default)
-        assert isinstance(message, EmailMessage)  # policy=default builds EmailMessage
+        message = message_from_bytes(raw, policy=DEFAULT_POLICY)
+        assert isinstance(message, EmailMessage)  # the default policy builds EmailMessage
         attachments = []
         for part in message.iter_attachments():
             filename = _SAFE.sub("_", part.get_filename() or "attachment")[:100]
