@@ -44,6 +44,9 @@ class Settings:
     smtp_password: str = ""
     smtp_tls: SmtpTls = SmtpTls.NONE
     smtp_timeout_seconds: float = 30.0
+    # How long a connection stays open for the next message after one is sent
+    # (0: a connection per message).
+    smtp_keepalive_seconds: float = 30.0
     mail_from: tuple[str, str] = ("Bookings", DEFAULT_MAIL_FROM.split("<")[1].rstrip(">"))
     public_base_url: str = "http://localhost:8080"
     # The longest wait between two attempts of a job (dramatiq's exponential backoff
@@ -73,6 +76,9 @@ class Settings:
             smtp_tls=SmtpTls(tls),
             smtp_timeout_seconds=env.float(
                 "SMTP_TIMEOUT_SECONDS", 30.0, validate=Range(min=0, min_inclusive=False, max=300)
+            ),
+            smtp_keepalive_seconds=env.float(
+                "SMTP_KEEPALIVE_SECONDS", 30.0, validate=Range(min=0, max=300)
             ),
             mail_from=mail_from(env),
             public_base_url=public_base_url(env),
