@@ -1,10 +1,13 @@
 """The workers' dramatiq broker through a Redis outage: broker commands fail with an
 error dramatiq's consumer handles, so a delayed message falling due while Redis is
-down no longer kills the consumer thread of its queue."""
+down no longer kills the consumer thread of its queue; and a batch enqueued in one
+round trip (``enqueue_many``) is what ``enqueue`` would have stored."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
+from typing import Any
 
 import dramatiq
 import dramatiq.errors
@@ -12,7 +15,7 @@ import pytest
 import redis.exceptions
 from bookings_common.dramatiq_redis import RedisBroker, RedisUnavailable
 
-from .harness import RedisProcess, free_port
+from .harness import REDIS_URL, RedisProcess, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -44,3 +47,63 @@ def test_a_consumer_closing_during_an_outage_gets_a_connection_error(tmp_path: P
     server.stop()
     with pytest.raises(dramatiq.errors.BrokerConnectionError):
         consumer.requeue([held])
+
+
+class CountingMiddleware(dramatiq.Middleware):
+    def __init__(self) -> None:
+        self.before: list[str] = []
+        self.after: list[str] = []
+
+    def before_enqueue(self, broker: object, message: dramatiq.Message[Any], delay: Any) -> None:
+        self.before.append(message.options["redis_message_id"])
+
+    def after_enqueue(self, broker: object, message: dramatiq.Message[Any], delay: Any) -> None:
+        self.after.append(message.options["redis_message_id"])
+
+
+def test_enqueue_many_stores_what_enqueue_stores_and_a_worker_runs_each_once() -> None:
+    namespace = f"test-{uuid.uuid4().hex}"
+    counting = CountingMiddleware()
+    broker = RedisBroker(url=REDIS_URL, namespace=namespace, middleware=[counting])
+    done: list[int] = []
+
+    @dramatiq.actor(broker=broker, queue_name="batched", actor_name="record")
+    def record(n: int) -> None:
+        done.append(n)
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        single = broker.enqueue(record.message(0))
+        many = broker.enqueue_many([record.message(n) for n in (1, 2, 3)])
+        assert [m.args for m in many] == [(1,), (2,), (3,)]
+        ids = [m.options["redis_message_id"] for m in (single, *many)]
+        assert len(set(ids)) == 4
+        # Queued in order, each stored as enqueue stores it.
+        queued = [i.decode() for i in client.lrange(f"{namespace}:batched", 0, -1)]
+        assert sorted(queued) == sorted(ids)
+        for message in (single, *many):
+            stored = client.hget(f"{namespace}:batched.msgs", message.options["redis_message_id"])
+            assert stored is not None
+            assert dramatiq.Message.decode(stored) == message
+        assert counting.before == counting.after == ids
+        worker = dramatiq.Worker(broker, worker_timeout=100)
+        worker.start()
+        try:
+            broker.join("batched", timeout=10_000)
+            worker.join()
+        finally:
+            worker.stop()
+        assert sorted(done) == [0, 1, 2, 3]
+        assert broker.enqueue_many([]) == []
+    finally:
+        for key in client.scan_iter(f"{namespace}:*"):
+            client.delete(key)
+        client.close()
+
+
+def test_enqueue_many_on_an_unreachable_redis_raises_redis_unavailable() -> None:
+    broker = RedisBroker(url=f"redis://127.0.0.1:{free_port()}/0", middleware=[])
+    broker.declare_queue("q")
+    message = dramatiq.Message(queue_name="q", actor_name="a", args=(), kwargs={}, options={})
+    with pytest.raises(RedisUnavailable):
+        broker.enqueue_many([message, message])

@@ -11,7 +11,8 @@ or at once when woken by a new mail-worthy event, one pass in one transaction:
    ``mail_jobs`` row for each mail-worthy one, and takes the jobs still
    ``enqueued`` that no worker completed within ``redeliver_after`` (a worker
    died, Redis lost the message, retries ran out while SMTP was down);
-3. sends one ``send_mail(event_id)`` message per job, advances the cursor and
+3. sends one ``send_mail(event_id)`` message per job (all in one round trip to
+   Redis, ``RedisBroker.enqueue_many``), advances the cursor and
    commits. If sending fails the transaction rolls back and the next pass tries
    again; a message sent twice is harmless because each delivery is claimed.
 """
@@ -24,11 +25,11 @@ from datetime import timedelta
 from typing import Final
 
 import sqlalchemy as sa
+from bookings_common.dramatiq_redis import RedisBroker
 from bookings_common.jobs import MAIL_ACTOR, MAIL_QUEUE
 from bookings_common.logging import get_logger
 from bookings_common.tracing import MESSAGE_OPTION
 from dramatiq import Message
-from dramatiq.brokers.redis import RedisBroker
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -144,16 +145,19 @@ class MailDispatcher(PeriodicPass):
         return len(rows) + len(lost)
 
     def _enqueue(self, event_ids: Sequence[int], traces: Mapping[int, str]) -> None:
+        messages: list[Message[None]] = []
         for event_id in event_ids:
             trace = traces.get(event_id)
-            message: Message[None] = Message(
-                queue_name=MAIL_QUEUE,
-                actor_name=MAIL_ACTOR,
-                args=(event_id,),
-                kwargs={},
-                options={MESSAGE_OPTION: trace} if trace else {},
+            messages.append(
+                Message(
+                    queue_name=MAIL_QUEUE,
+                    actor_name=MAIL_ACTOR,
+                    args=(event_id,),
+                    kwargs={},
+                    options={MESSAGE_OPTION: trace} if trace else {},
+                )
             )
-            self._broker.enqueue(message)
+        self._broker.enqueue_many(messages)
 
     async def pass_once(self) -> int:
         return await self.dispatch_once()

@@ -109,8 +109,7 @@ class PaymentDispatcher(PeriodicPass):
         return len(messages)
 
     def _enqueue(self, messages: Sequence[Message[None]]) -> None:
-        for message in messages:
-            self._broker.enqueue(message)
+        self._broker.enqueue_many(messages)
 
     async def pass_once(self) -> int:
         return await self.dispatch_once()
