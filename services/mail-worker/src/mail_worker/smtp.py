@@ -144,10 +144,11 @@ class SmtpMailer:
             if connection.idle_timer is not None:
                 connection.idle_timer.cancel()
                 connection.idle_timer = None
-            if connection.loop is loop and connection.client.is_connected:
+            if connection.loop is not loop:  # another loop's: not ours to use or close
+                continue
+            if connection.client.is_connected:
                 return connection
-            if connection.loop is loop:
-                connection.client.close()
+            connection.client.close()
         return None
 
     def _keep(self, connection: _Connection) -> None:

@@ -10,7 +10,7 @@ for a live claim.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
@@ -32,6 +32,7 @@ from booking_core.service_layer.mail_ports import (
 
 from .bookings_read import BOOKING_WITH_GUEST, booking_from_row
 from .prepared import Prepared
+from .session import Session
 from .tables import (
     bookings,
     customers,
@@ -183,15 +184,15 @@ class SqlMailStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
-    async def _fetch(self, *statements: tuple[Prepared, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    async def _fetch(
+        self, *statements: tuple[Prepared, Mapping[str, Any]]
+    ) -> Sequence[Mapping[str, Any]]:
         """The rows of the first statement that returns any, in order, on one pooled
         connection (``[]`` when none does)."""
         async with self._engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver = raw.driver_connection
-            assert driver is not None
+            session = Session(conn)
             for prepared, parameters in statements:
-                rows = await prepared.fetch(driver, conn.dialect, parameters)
+                rows = await session.fetch(prepared, parameters)
                 if rows:
                     return rows
         return []

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any, Final
 
@@ -96,7 +96,7 @@ class PaymentDispatcher(PeriodicPass):
                 return 0
             messages = [_message(row) for row in rows]
             try:
-                await asyncio.to_thread(self._enqueue, messages)
+                await asyncio.to_thread(self._broker.enqueue_many, messages)
             except OSError as exc:
                 raise RedisConnectionError(str(exc)) from exc
             await conn.execute(
@@ -107,9 +107,6 @@ class PaymentDispatcher(PeriodicPass):
         self.redis_ok()
         log.info("payments.enqueued", count=len(messages))
         return len(messages)
-
-    def _enqueue(self, messages: Sequence[Message[None]]) -> None:
-        self._broker.enqueue_many(messages)
 
     async def pass_once(self) -> int:
         return await self.dispatch_once()

@@ -166,10 +166,14 @@ def is_unavailable(exc: BaseException) -> bool:
     return False
 
 
+def _owner_column(owner: Owner) -> str:
+    """``customer_id`` or ``provider_id``: the column naming ``owner``'s rows."""
+    return "customer_id" if owner.kind is ActorKind.CUSTOMER else "provider_id"
+
+
 def _owned_by(table: sa.Table, owner: Owner) -> sa.ColumnElement[bool]:
     """``customer_id = :id`` or ``provider_id = :id`` on a table that has both."""
-    column = "customer_id" if owner.kind is ActorKind.CUSTOMER else "provider_id"
-    return table.c[column] == owner.id
+    return table.c[_owner_column(owner)] == owner.id
 
 
 def logged_event(row: Mapping[Any, Any]) -> LoggedEvent:
@@ -212,11 +216,12 @@ _BOOKING_BY_ID: Final = Prepared(
 
 
 @functools.cache
-def _page_statement(by_customer: bool, list_type: ListType, after: bool) -> Prepared:
-    """A keyset page of an owner's bookings: upcoming ascending, past descending, by
-    ``(start_time, id)``, after the cursor's key when ``after``. Parameters
-    ``owner_id``, ``now``, ``page_limit``, ``after_start``, ``after_id``."""
-    owner = bookings.c.customer_id if by_customer else bookings.c.provider_id
+def _page_statement(owner_column: str, list_type: ListType, after: bool) -> Prepared:
+    """A keyset page of an owner's bookings (``owner_column``: ``_owner_column``):
+    upcoming ascending, past descending, by ``(start_time, id)``, after the cursor's
+    key when ``after``. Parameters ``owner_id``, ``now``, ``page_limit``,
+    ``after_start``, ``after_id``."""
+    owner = bookings.c[owner_column]
     key = sa.tuple_(bookings.c.start_time, bookings.c.id)
     cursor = sa.tuple_(
         sa.bindparam("after_start", type_=bookings.c.start_time.type),
@@ -291,7 +296,7 @@ class SqlBookingRepository:
         after: tuple[datetime, UUID] | None,
         limit: int,
     ) -> list[Booking]:
-        page = _page_statement(owner.kind is ActorKind.CUSTOMER, list_type, after is not None)
+        page = _page_statement(_owner_column(owner), list_type, after is not None)
         parameters: dict[str, Any] = {"owner_id": owner.id, "now": now, "page_limit": limit}
         if after is not None:
             parameters["after_start"], parameters["after_id"] = after
